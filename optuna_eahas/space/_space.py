@@ -37,16 +37,29 @@ CONSTRAINT_NAMES = ("flops_min", "flops_max", "params_max", "acts_max", "num_sta
 
 @dataclass(frozen=True)
 class _Quantised:
-    """A numeric dimension sampled log-uniformly (or uniformly) and snapped to a grid."""
+    """A numeric dimension on a grid of ``step`` from ``low`` to ``high``."""
 
     low: float
     high: float
     step: float
-    log: bool
     decimals: int
 
     def snap(self, values: np.ndarray) -> np.ndarray:
         return np.round(np.round(values / self.step) * self.step, self.decimals)
+
+    def snap_scalar(self, value: float) -> float:
+        return round(round(value / self.step) * self.step, self.decimals)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """pycls's ``log_uniform``: log-uniform on ``(low - min(step, low / 2), high]``, then
+        rounded up to the grid, so that every grid value (``low`` included) gets a full bin."""
+        lower = self.low - min(self.step, self.low / 2)
+        raw = np.exp(rng.uniform(np.log(lower), np.log(self.high), size=n))
+        return np.clip(self.snap(np.ceil(raw / self.step) * self.step), self.low, self.high)
+
+
+# pycls's power2_or_log_uniform(1, 32, 8) redraws group widths of 8 or more on this grid.
+_GROUP_GRID = _Quantised(8, 32, 8, decimals=0)
 
 
 @dataclass(frozen=True)
@@ -85,9 +98,9 @@ class SearchSpace:
         self.constraints = PaperConstraints() if dataset == "cifar10" else None
         wm_low = 2.5 if dataset == "cifar10" else 1.5
         self._numeric = {
-            "w0": _Quantised(48, 128, 8, log=True, decimals=0),
-            "wa": _Quantised(8.0, 32.0, 0.1, log=True, decimals=1),
-            "wm": _Quantised(wm_low, 3.0, 0.001, log=True, decimals=3),
+            "w0": _Quantised(48, 128, 8, decimals=0),
+            "wa": _Quantised(8.0, 32.0, 0.1, decimals=1),
+            "wm": _Quantised(wm_low, 3.0, 0.001, decimals=3),
         }
 
     def __repr__(self) -> str:
@@ -169,7 +182,7 @@ class SearchSpace:
             raise reject()
         if name in self._numeric:
             dim = self._numeric[name]
-            snapped = float(dim.snap(np.array(number)))
+            snapped = dim.snap_scalar(number)
             on_grid = abs(snapped - number) <= 1e-6 * max(1.0, abs(number))
             if on_grid and dim.low - 1e-9 <= snapped <= dim.high + 1e-9:
                 return int(snapped) if name == "w0" else snapped
@@ -184,10 +197,12 @@ class SearchSpace:
     ) -> list[dict[str, Any]]:
         """Sample ``n`` configurations the way EA-HAS-Bench's sweep does.
 
-        ``w0``, ``wa`` and ``wm`` are log-uniform and then quantised (pycls's ``log_uniform``
-        sampler); the other dimensions are uniform over their values. With
-        ``constrained=True`` (CIFAR-10 only) architectures are resampled until they satisfy
-        the paper's complexity constraints.
+        As pycls's ``regnet_sampler``: ``w0``, ``wa`` and ``wm`` are log-uniform and then
+        quantised (``log_uniform``); ``group_width`` is a uniform power of two from 1 to 32,
+        redrawn log-uniformly on the grid of 8 when it is 8 or more (``power2_or_log_uniform``,
+        so 24 and 32 are rarer than the rest); the other dimensions are uniform over their
+        values. With ``constrained=True`` (CIFAR-10 only) architectures are resampled until
+        they satisfy the paper's complexity constraints.
         """
         if constrained and self.constraints is None:
             raise ValueError(f"{self.dataset} has no complexity constraints to sample under.")
@@ -208,10 +223,13 @@ class SearchSpace:
     def _sample_columns(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
         columns: dict[str, np.ndarray] = {"depth": rng.integers(6, 16, size=n)}
         for name, dim in self._numeric.items():
-            raw = np.exp(rng.uniform(np.log(dim.low), np.log(dim.high), size=n))
-            columns[name] = dim.snap(raw)
+            columns[name] = dim.sample(rng, n)
         columns["w0"] = columns["w0"].astype(np.int64)
-        for name, choices in _CHOICES.items():
+        power2 = 2 ** rng.integers(0, 6, size=n)
+        columns["group_width"] = np.where(power2 >= 8, _GROUP_GRID.sample(rng, n), power2)
+        columns["group_width"] = columns["group_width"].astype(np.int64)
+        for name in HYPERPARAMETER_PARAMS:
+            choices = _CHOICES[name]
             columns[name] = np.asarray(choices)[rng.integers(0, len(choices), size=n)]
         return columns
 

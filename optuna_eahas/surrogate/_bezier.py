@@ -1,0 +1,322 @@
+"""Quartic Bézier curves of learning curves (EA-HAS-Bench, Dou et al. ICLR 2023, Section 4.2).
+
+A learning curve is the accuracy ``y_1 .. y_E`` (in percent) at the epochs ``x = 1 .. E``. The
+Bézier-curve surrogate (BCS) fits it with a quartic Bézier curve ``C(t) = sum_k B_k(t) P_k``
+whose end points are the first and last observations, ``P0 = (1, y_1)`` and ``P4 = (E, y_E)``,
+and predicts the curve through the label vector
+``[y_start, y_end, x1 / E, y1, x2 / E, y2, x3 / E, y3]`` of the interior control points.
+
+The accuracy at epoch ``e`` is the curve's ``y`` where its ``x`` equals ``e``. For this to be a
+function of the epoch, ``x(t)`` must be monotone. It is whenever the ``x`` coordinates of the
+control points are non-decreasing (the derivative of a Bernstein polynomial is a non-negative
+combination of the differences of its coefficients), so the interior ``x`` coordinates are
+projected onto ``x0 <= x1 <= x2 <= x3 <= x4`` both in the output of :func:`fit_bezier` and
+before :func:`sample_bezier` evaluates a curve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from math import comb
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+_DEGREE = 4
+_NUM_LABELS = 8
+# Accuracies are in percent; the fit works on ``x / E`` and ``y / 100`` so both axes span [0, 1].
+_ACCURACY_SCALE = 100.0
+# Ridge towards the straight line between the end points; it only matters for curves of fewer
+# than five epochs, whose interior control points the data do not determine.
+_RIDGE = 1e-9
+# Tolerance in normalised x (x / epochs) of the solution of x(t) = e.
+_X_TOL = 1e-12
+_MAX_SOLVE_STEPS = 100
+_INITIAL_DAMPING = 1e-3
+_DAMPING_RANGE = (1e-12, 1e12)
+# Row j holds the coefficients of t**j in the Bernstein polynomials B_0 .. B_4.
+_TO_POWER = np.array(
+    [
+        [(-1) ** (j - k) * comb(_DEGREE, j) * comb(j, k) if k <= j else 0 for k in range(5)]
+        for j in range(_DEGREE + 1)
+    ],
+    dtype=np.float64,
+)
+
+
+def fit_bezier(curves: ArrayLike, *, n_corrections: int = 10) -> np.ndarray:
+    """Fit quartic Bézier curves to learning curves of equal length (Section 4.2).
+
+    Args:
+        curves:
+            Accuracies of shape ``(..., E)``; ``curves[..., i]`` is the accuracy after epoch
+            ``i + 1``.
+        n_corrections:
+            Parameter-correction iterations after the chord-length fit. Each projects every
+            point onto the curve along the epoch axis (``t_i`` with ``x(t_i) = i``, by Newton's
+            method) and takes a damped Gauss-Newton step on the interior control points that
+            accounts for how ``t_i`` moves with them, then refits their ``y`` by least squares.
+            A curve keeps a correction only if it lowers its squared error at the epochs.
+
+    Returns:
+        Control points of shape ``(..., 5, 2)`` with ``P0 = (1, y_1)``, ``P4 = (E, y_E)`` and
+        interior ``x`` coordinates projected to be monotone.
+
+    The interior control points start as the linear least-squares fit under chord-length
+    parameterisation, the cumulative distance between consecutive points in ``(x / E, y / 100)``.
+    """
+    accuracies = np.asarray(curves, dtype=np.float64)
+    if accuracies.ndim == 0 or accuracies.shape[-1] == 0:
+        raise ValueError("curves must have at least one epoch on their last axis.")
+    if not np.isfinite(accuracies).all():
+        raise ValueError("curves must be finite.")
+    if n_corrections < 0:
+        raise ValueError(f"n_corrections must be non-negative, got {n_corrections}.")
+    batch_shape, n_epochs = accuracies.shape[:-1], accuracies.shape[-1]
+    accuracies = accuracies.reshape(-1, n_epochs)
+    y = accuracies / _ACCURACY_SCALE
+    x = np.broadcast_to(np.arange(1, n_epochs + 1) / n_epochs, y.shape)
+    points = np.stack([x, y], axis=-1)
+
+    control = np.concatenate(
+        [
+            points[:, :1],
+            _interior_least_squares(_bernstein(_chord_parameters(points)), points),
+            points[:, -1:],
+        ],
+        axis=1,
+    )
+    control = _project_monotone(control)
+    t = _solve_x(_power(control[..., 0]), x, _linear_guess(control[..., 0], x))
+    residual = _eval(_power(control[..., 1]), t)[0] - y
+    error = np.sum(residual**2, axis=1)
+    damping = np.full(len(y), _INITIAL_DAMPING)
+    for _ in range(n_corrections):
+        candidate = _project_monotone(_gauss_newton_step(control, t, residual, damping))
+        candidate_t = _solve_x(_power(candidate[..., 0]), x, t)
+        basis = _bernstein(candidate_t)
+        candidate[:, 1:4, 1:] = _interior_least_squares(basis, y[..., None])
+        candidate_residual = (basis @ candidate[..., 1:])[..., 0] - y
+        candidate_error = np.sum(candidate_residual**2, axis=1)
+        better = candidate_error < error
+        control = np.where(better[:, None, None], candidate, control)
+        t = np.where(better[:, None], candidate_t, t)
+        residual = np.where(better[:, None], candidate_residual, residual)
+        error = np.where(better, candidate_error, error)
+        damping = np.clip(np.where(better, damping / 10, damping * 10), *_DAMPING_RANGE)
+
+    control = control * np.array([n_epochs, _ACCURACY_SCALE])
+    control[:, 0] = np.stack([np.ones(len(y)), accuracies[:, 0]], axis=-1)
+    control[:, -1] = np.stack([np.full(len(y), n_epochs), accuracies[:, -1]], axis=-1)
+    return control.reshape(*batch_shape, _DEGREE + 1, 2)
+
+
+def fit_bezier_list(curves: Sequence[ArrayLike], *, n_corrections: int = 10) -> np.ndarray:
+    """Fit learning curves of different lengths with :func:`fit_bezier`, grouped by length.
+
+    Returns control points of shape ``(len(curves), 5, 2)``; row ``i`` ends at
+    ``x = len(curves[i])``, which is the ``max_epoch`` of its labels.
+    """
+    arrays = [np.asarray(curve, dtype=np.float64) for curve in curves]
+    if any(array.ndim != 1 for array in arrays):
+        raise ValueError("Each curve must be one-dimensional.")
+    lengths = np.array([len(array) for array in arrays], dtype=np.int64)
+    control = np.empty((len(arrays), _DEGREE + 1, 2))
+    for length in np.unique(lengths):
+        rows = np.flatnonzero(lengths == length)
+        group = np.stack([arrays[row] for row in rows])
+        control[rows] = fit_bezier(group, n_corrections=n_corrections)
+    return control
+
+
+def bezier_labels(control_points: ArrayLike, max_epoch: ArrayLike) -> np.ndarray:
+    """BCS label vectors ``[y_start, y_end, x1/E, y1, x2/E, y2, x3/E, y3]`` (Section 4.2).
+
+    ``control_points`` has shape ``(..., 5, 2)`` and ``max_epoch`` (``E``) broadcasts against
+    its batch shape. The end points' ``x`` are implied (``1`` and ``E``) and not stored.
+    """
+    control = np.asarray(control_points, dtype=np.float64)
+    if control.shape[-2:] != (_DEGREE + 1, 2):
+        raise ValueError(f"control_points must have shape (..., 5, 2), got {control.shape}.")
+    interior = control[..., 1:4, :].copy()
+    interior[..., 0] /= np.asarray(max_epoch, dtype=np.float64)[..., None]
+    ends = np.stack([control[..., 0, 1], control[..., -1, 1]], axis=-1)
+    return np.concatenate([ends, interior.reshape(*interior.shape[:-2], 6)], axis=-1)
+
+
+def control_points_from_labels(labels: ArrayLike, max_epoch: ArrayLike) -> np.ndarray:
+    """Inverse of :func:`bezier_labels`: control points ``(..., 5, 2)`` ending at ``max_epoch``.
+
+    The interior ``x`` are stretched to ``max_epoch``, so labels fitted on ``E`` epochs give the
+    same curve shape over any length. The result is not projected to monotone ``x``.
+    """
+    values = np.asarray(labels, dtype=np.float64)
+    if values.shape[-1] != _NUM_LABELS:
+        raise ValueError(f"labels must have shape (..., 8), got {values.shape}.")
+    epochs = np.broadcast_to(np.asarray(max_epoch, dtype=np.float64), values.shape[:-1])
+    interior = values[..., 2:].reshape(*values.shape[:-1], 3, 2).copy()
+    interior[..., 0] *= epochs[..., None]
+    start = np.stack([np.ones_like(epochs), values[..., 0]], axis=-1)
+    end = np.stack([epochs, values[..., 1]], axis=-1)
+    return np.concatenate([start[..., None, :], interior, end[..., None, :]], axis=-2)
+
+
+def sample_bezier(curves: ArrayLike, epochs: int) -> np.ndarray:
+    """Accuracies at the epochs ``1 .. epochs`` of Bézier learning curves (Section 4.2).
+
+    Args:
+        curves:
+            Label vectors of shape ``(..., 8)`` or control points of shape ``(..., 5, 2)``.
+            Control points are first turned into labels with their own ``x4`` as max epoch.
+        epochs:
+            The length ``L`` to sample. Labels hold ``x`` relative to the max epoch, so the
+            curve is stretched to run from epoch ``1`` to ``L`` whatever length it was fitted on.
+
+    Returns:
+        Accuracies of shape ``(..., L)``: the curve's ``y`` where ``x(t) = e``, with ``t`` found
+        by safeguarded Newton steps after projecting the ``x`` control points to be monotone.
+        Epoch ``1`` gives ``y_start`` and epoch ``L`` gives ``y_end`` exactly; for ``L = 1``,
+        whose only epoch is both, the result is ``y_end``, the accuracy after training.
+    """
+    values = np.asarray(curves, dtype=np.float64)
+    if values.shape[-2:] == (_DEGREE + 1, 2):
+        values = bezier_labels(values, values[..., -1, 0])
+    elif values.shape[-1] != _NUM_LABELS:
+        raise ValueError(f"curves must have shape (..., 8) or (..., 5, 2), got {values.shape}.")
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}.")
+    batch_shape = values.shape[:-1]
+    labels = values.reshape(-1, _NUM_LABELS)
+    control = _project_monotone(control_points_from_labels(labels, epochs))
+    x_coef = _power(control[..., 0] / epochs)
+    targets = np.broadcast_to(np.arange(1, epochs + 1) / epochs, (len(labels), epochs))
+    t = _solve_x(x_coef, targets, _linear_guess(control[..., 0] / epochs, targets))
+    accuracies = _eval(_power(control[..., 1]), t)[0]
+    accuracies[:, 0] = labels[:, 0]
+    accuracies[:, -1] = labels[:, 1]
+    return accuracies.reshape(*batch_shape, epochs)
+
+
+def _bernstein(t: np.ndarray) -> np.ndarray:
+    """Quartic Bernstein basis ``B_0(t) .. B_4(t)`` on a new last axis."""
+    s = 1.0 - t
+    t2, s2 = t * t, s * s
+    return np.stack([s2 * s2, 4 * t * s2 * s, 6 * t2 * s2, 4 * t2 * t * s, t2 * t2], axis=-1)
+
+
+def _power(coordinates: np.ndarray) -> np.ndarray:
+    """Power-basis coefficients ``(n, 5)`` of one coordinate of the curves ``(n, 5)``."""
+    return coordinates @ _TO_POWER.T
+
+
+def _eval(coef: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Value and derivative at ``t`` (n, m) of the polynomials ``coef`` (n, 5), by Horner."""
+    value = np.broadcast_to(coef[:, -1:], t.shape)
+    slope = np.zeros_like(t)
+    for j in range(_DEGREE - 1, -1, -1):
+        slope = slope * t + value
+        value = value * t + coef[:, j : j + 1]
+    return value, slope
+
+
+def _chord_parameters(points: np.ndarray) -> np.ndarray:
+    """Chord-length parameters in [0, 1] of points ``(n, E, 2)``; zeros for a single point."""
+    lengths = np.linalg.norm(np.diff(points, axis=1), axis=-1)
+    cumulative = np.concatenate([np.zeros((len(points), 1)), np.cumsum(lengths, axis=1)], axis=1)
+    total = cumulative[:, -1:]
+    return np.divide(cumulative, total, out=np.zeros_like(cumulative), where=total > 0)
+
+
+def _interior_least_squares(basis: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Interior control points ``(n, 3, d)`` fitting ``targets`` ``(n, E, d)`` given fixed ends.
+
+    The end points are the first and last target; ``basis`` ``(n, E, 5)`` holds ``B_k(t_i)``.
+    """
+    start, end = targets[:, :1], targets[:, -1:]
+    interior = basis[..., 1:4]
+    rhs = targets - basis[..., :1] * start - basis[..., 4:] * end
+    line = start + (np.arange(1, 4) / _DEGREE)[None, :, None] * (end - start)
+    gram = np.swapaxes(interior, 1, 2) @ interior + _RIDGE * np.eye(3)
+    return np.linalg.solve(gram, np.swapaxes(interior, 1, 2) @ rhs + _RIDGE * line)
+
+
+def _project_monotone(control: np.ndarray) -> np.ndarray:
+    """Project the interior ``x`` of control points ``(n, 5, 2)`` onto ``x0 <= .. <= x4``.
+
+    This is the Euclidean projection: the isotonic regression of ``(x1, x2, x3)``, by the
+    max-min formula over block means, clipped to ``[x0, x4]``.
+    """
+    a, b, c = control[:, 1, 0], control[:, 2, 0], control[:, 3, 0]
+    ab, bc, abc = (a + b) / 2, (b + c) / 2, (a + b + c) / 3
+    first = np.minimum(np.minimum(a, ab), abc)
+    second = np.maximum(np.minimum(ab, abc), np.minimum(b, bc))
+    third = np.maximum(np.maximum(abc, bc), c)
+    projected = control.copy()
+    projected[:, 1:4, 0] = np.clip(
+        np.stack([first, second, third], axis=-1), control[:, :1, 0], control[:, -1:, 0]
+    )
+    return projected
+
+
+def _linear_guess(x_control: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Initial ``t`` for :func:`_solve_x`: the targets' position between ``x0`` and ``x4``."""
+    start, span = x_control[:, :1], x_control[:, -1:] - x_control[:, :1]
+    guess = np.divide(targets - start, span, out=np.ones_like(targets), where=span > 0)
+    return np.clip(guess, 0.0, 1.0)
+
+
+def _solve_x(x_coef: np.ndarray, targets: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Solve the monotone ``x(t) = target`` for ``t`` in [0, 1], vectorised (rtsafe).
+
+    Newton steps from ``start`` keep a bracket of the root and fall back to bisection whenever a
+    step leaves the bracket or fails to halve the previous one, until ``|x(t) - target|`` is
+    below ``_X_TOL`` (``x`` normalised to at most 1). Each step only touches unsolved entries.
+    """
+    t = start.ravel().copy()
+    targets = np.broadcast_to(targets, start.shape).ravel()
+    rows = np.repeat(np.arange(len(start)), start.shape[1])
+    low, high = np.zeros_like(t), np.ones_like(t)
+    previous_step = np.ones_like(t)
+    unsolved = np.arange(t.size)
+    for _ in range(_MAX_SOLVE_STEPS):
+        current = t[unsolved]
+        value, slope = _eval(x_coef[rows[unsolved]], current[:, None])
+        error = value[:, 0] - targets[unsolved]
+        active = np.abs(error) > _X_TOL
+        if not active.any():
+            break
+        unsolved, current, error = unsolved[active], current[active], error[active]
+        slope = slope[active, 0]
+        low[unsolved] = np.where(error < 0, current, low[unsolved])
+        high[unsolved] = np.where(error > 0, current, high[unsolved])
+        step = np.divide(error, slope, out=np.full_like(error, np.inf), where=slope > 0)
+        newton = current - step
+        in_bracket = (newton > low[unsolved]) & (newton < high[unsolved])
+        use_newton = in_bracket & (np.abs(step) <= previous_step[unsolved] / 2)
+        t[unsolved] = np.where(use_newton, newton, (low[unsolved] + high[unsolved]) / 2)
+        previous_step[unsolved] = np.abs(t[unsolved] - current)
+    return t.reshape(start.shape)
+
+
+def _gauss_newton_step(
+    control: np.ndarray, t: np.ndarray, residual: np.ndarray, damping: np.ndarray
+) -> np.ndarray:
+    """Levenberg-Marquardt step on the interior control points for the error at the epochs.
+
+    With ``t_i`` defined by ``x(t_i) = x_i``, moving ``x_k`` moves ``t_i`` by
+    ``-B_k(t_i) / x'(t_i)``, so the residual ``y(t_i) - y_i`` has the derivatives
+    ``-y'(t_i) / x'(t_i) * B_k(t_i)`` in ``x_k`` and ``B_k(t_i)`` in ``y_k``.
+    """
+    basis = _bernstein(t)[..., 1:4]
+    x_slope = _eval(_power(control[..., 0]), t)[1]
+    y_slope = _eval(_power(control[..., 1]), t)[1]
+    ratio = np.divide(y_slope, x_slope, out=np.zeros_like(t), where=x_slope > 0)
+    jacobian = np.concatenate([-ratio[..., None] * basis, basis], axis=-1)
+    normal = np.swapaxes(jacobian, 1, 2) @ jacobian
+    diagonal = np.maximum(np.diagonal(normal, axis1=1, axis2=2), _DAMPING_RANGE[0])
+    normal = normal + damping[:, None, None] * diagonal[:, :, None] * np.eye(6)
+    gradient = np.swapaxes(jacobian, 1, 2) @ residual[..., None]
+    delta = np.linalg.solve(normal, -gradient)[..., 0]
+    stepped = control.copy()
+    stepped[:, 1:4] += np.stack([delta[:, :3], delta[:, 3:]], axis=-1)
+    return stepped
