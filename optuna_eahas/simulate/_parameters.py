@@ -78,19 +78,19 @@ class EnergyModel:
     seconds_per_mact: float = 5.0
     seconds_per_block: float = 0.15
     adam_time_factor: float = 1.05
-    idle_power_w: float = 60.0
-    dynamic_power_w: float = 620.0
+    idle_power_w: float = 40.0
+    dynamic_power_w: float = 920.0
     min_power_w: float = 100.0
     max_power_w: float = 300.0
     adam_power_factor: float = 0.93
     reference_intensity: float = 200.0
-    intensity_exponent: float = 1.0
+    intensity_exponent: float = 1.3
     first_epoch_extra_time: float = 0.35
     first_epoch_power_factor: float = 0.9
-    test_pass_seconds: float = 0.4
-    test_compute_share: float = 0.35
+    test_pass_seconds: float = 0.3
+    test_compute_share: float = 0.2
     test_power_factor: float = 0.9
-    run_energy_cv: float = 0.026
+    run_energy_cv: float = 0.032
     run_time_cv: float = 0.015
     epoch_noise_cv: float = 0.01
 

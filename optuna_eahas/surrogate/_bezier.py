@@ -272,30 +272,33 @@ def _solve_x(x_coef: np.ndarray, targets: np.ndarray, start: np.ndarray) -> np.n
     step leaves the bracket or fails to halve the previous one, until ``|x(t) - target|`` is
     below ``_X_TOL`` (``x`` normalised to at most 1). Each step only touches unsolved entries.
     """
-    t = start.ravel().copy()
-    targets = np.broadcast_to(targets, start.shape).ravel()
-    rows = np.repeat(np.arange(len(start)), start.shape[1])
+    solution = start.ravel().copy()
+    index = np.arange(solution.size)
+    t = solution.copy()
+    target = np.broadcast_to(targets, start.shape).ravel()
+    coef = np.repeat(x_coef, start.shape[1], axis=0)
     low, high = np.zeros_like(t), np.ones_like(t)
     previous_step = np.ones_like(t)
-    unsolved = np.arange(t.size)
     for _ in range(_MAX_SOLVE_STEPS):
-        current = t[unsolved]
-        value, slope = _eval(x_coef[rows[unsolved]], current[:, None])
-        error = value[:, 0] - targets[unsolved]
+        value, slope = _eval(coef, t[:, None])
+        error = value[:, 0] - target
         active = np.abs(error) > _X_TOL
+        solution[index[~active]] = t[~active]
         if not active.any():
             break
-        unsolved, current, error = unsolved[active], current[active], error[active]
-        slope = slope[active, 0]
-        low[unsolved] = np.where(error < 0, current, low[unsolved])
-        high[unsolved] = np.where(error > 0, current, high[unsolved])
+        index, t, target, coef = index[active], t[active], target[active], coef[active]
+        error, slope = error[active], slope[active, 0]
+        low = np.where(error < 0, t, low[active])
+        high = np.where(error > 0, t, high[active])
         step = np.divide(error, slope, out=np.full_like(error, np.inf), where=slope > 0)
-        newton = current - step
-        in_bracket = (newton > low[unsolved]) & (newton < high[unsolved])
-        use_newton = in_bracket & (np.abs(step) <= previous_step[unsolved] / 2)
-        t[unsolved] = np.where(use_newton, newton, (low[unsolved] + high[unsolved]) / 2)
-        previous_step[unsolved] = np.abs(t[unsolved] - current)
-    return t.reshape(start.shape)
+        newton = t - step
+        in_bracket = (newton > low) & (newton < high)
+        use_newton = in_bracket & (np.abs(step) <= previous_step[active] / 2)
+        updated = np.where(use_newton, newton, (low + high) / 2)
+        previous_step = np.abs(updated - t)
+        t = updated
+    solution[index] = t  # Entries still unsolved after _MAX_SOLVE_STEPS.
+    return solution.reshape(start.shape)
 
 
 def _gauss_newton_step(

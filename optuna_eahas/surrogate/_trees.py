@@ -1,27 +1,28 @@
 """Evaluate LightGBM regression forests in NumPy, without LightGBM at query time.
 
 EA-HAS-Bench's surrogates are LightGBM regressors stored in LightGBM's text model format
-(``Booster.model_to_string()``).  :class:`TreeEnsemble` parses that text and flattens every
-tree into a few arrays, so that predictions need only NumPy.  It reproduces LightGBM's
-prediction exactly (same comparisons, same missing-value rules, trees summed in the same
-order), not approximately.
+(``Booster.model_to_string()``).  :class:`TreeEnsemble` parses that text (no pickle, no
+LightGBM) and flattens every tree into a few arrays, so that predictions need only NumPy.
+It reproduces LightGBM's predictions exactly, not approximately: the same ``x <= threshold``
+comparisons on float64, the same zero and missing-value rules, and the trees summed in the
+same order.
 
-How a batch is evaluated
-------------------------
-Internal nodes are grouped into *keys*: distinct ``(feature, threshold, direction of zero,
-direction of NaN)`` tuples (many nodes share a threshold because LightGBM splits on bin
-boundaries).  For a chunk of rows, one vectorised comparison gives the direction taken at
-every key for every row.  The trees are then walked depth-wise for all rows and trees at
-once: a node-index array of shape ``(n_trees, n_rows)`` takes one step per loop iteration
-(three gathers and two additions; the loop runs over depth, never over rows or trees).
-Children of an internal node are stored next to each other, so ``next = left + go_right``;
-a leaf points at itself, so rows that have reached a leaf stay there.  Trees are ordered
-by depth, deepest first, and step ``d`` only touches the trees deeper than ``d``.
+How rows are evaluated
+----------------------
+Internal nodes are grouped into *keys*, the distinct ``(feature, threshold, side of zero,
+side of NaN)`` tuples (many nodes share a threshold, since LightGBM splits on bin
+boundaries).  One vectorised comparison gives, for every row, the side taken at every key.
+The trees are then walked depth-wise for all rows and trees at once: an array of node
+indices of shape ``(n_trees, n_rows)`` advances one level per loop iteration (three gathers
+and two additions; the loop runs over depth, never over rows or trees).  The two children
+of an internal node are stored next to each other, so ``next = left + goes_right``, and a
+leaf points at itself, so a row that has reached a leaf stays there.  Trees are stored
+deepest first, and level ``d`` touches only the trees deeper than ``d``.  Rows are
+processed in chunks that keep these arrays in the CPU caches.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,33 +30,40 @@ import numpy as np
 __all__ = ["TreeEnsemble"]
 
 # LightGBM's ``kZeroThreshold`` (1e-35f, widened to double).  LightGBM's predictor drops
-# feature values with ``|x| <= kZeroThreshold`` (they become 0.0) and ``Tree::IsZero`` uses
-# the same bound.
+# feature values with ``|x| <= kZeroThreshold`` (they become 0.0), and ``Tree::IsZero``
+# uses the same bound.
 _K_ZERO_THRESHOLD = float(np.float32(1e-35))
 
-# ``decision_type`` bits, as in LightGBM's ``tree.h``.
+# ``decision_type`` bits, as in LightGBM's ``tree.h``: bit 0 categorical, bit 1 default
+# left, bits 2-3 the missing type.
 _CATEGORICAL_MASK = 1
 _DEFAULT_LEFT_MASK = 2
 _MISSING_NONE, _MISSING_ZERO, _MISSING_NAN = 0, 1, 2
 
-# Objectives whose prediction is the raw score (identity link).  ``regression sqrt``
+# Objectives whose prediction is the raw score (identity output).  ``regression sqrt``
 # (``reg_sqrt=True``) squares the raw score and is rejected.
-_IDENTITY_OBJECTIVES = frozenset(
-    {"regression", "regression_l1", "huber", "fair", "quantile", "mape"}
-)
+_IDENTITY_OBJECTIVES = ("fair", "huber", "mape", "quantile", "regression", "regression_l1")
 
-# Rows per chunk in batch prediction are chosen so that a chunk's node-index array holds
-# about this many entries (it and its companions then stay in the CPU caches).
+# Batch prediction walks chunks of rows whose node-index array, of shape
+# ``(n_trees, chunk_rows)``, has about this many entries.
 _CHUNK_ENTRIES = 1 << 15
 _MIN_CHUNK_ROWS = 16
 _MAX_CHUNK_ROWS = 4096
 
+_INT_FIELDS = ("split_feature", "decision_type", "left_child", "right_child")
+
 
 @dataclass(frozen=True)
-class _Tree:
-    """One tree as LightGBM stores it (node ``i``'s children: ``>= 0`` node, ``< 0`` leaf
-    ``~child``)."""
+class _Forest:
+    """LightGBM's per-tree arrays, concatenated over the trees in model order.
 
+    Tree ``t`` owns ``num_leaves[t] - 1`` consecutive entries of the node arrays and
+    ``num_leaves[t]`` of ``leaf_value``.  Children are LightGBM's: ``c >= 0`` is internal
+    node ``c`` of the same tree, ``c < 0`` its leaf ``~c``.
+    """
+
+    names: tuple[str, ...]
+    num_leaves: np.ndarray
     split_feature: np.ndarray
     threshold: np.ndarray
     decision_type: np.ndarray
@@ -63,29 +71,29 @@ class _Tree:
     right_child: np.ndarray
     leaf_value: np.ndarray
 
-    @property
-    def num_leaves(self) -> int:
-        return len(self.leaf_value)
-
 
 class TreeEnsemble:
     """A LightGBM regression forest flattened into NumPy arrays.
 
-    Build one with :meth:`from_lightgbm_text`; :meth:`predict` evaluates many rows at once
-    and :meth:`predict_one` one row with less overhead.
+    Build one with :meth:`from_lightgbm_text`.  :meth:`predict` evaluates a batch of rows,
+    :meth:`predict_one` a single row with less overhead (``predict`` uses the same path for
+    a one-row batch).  Instances are immutable and safe to share between threads.
 
-    Supported models: one output (``num_class=1``), numerical splits only, no linear trees,
-    and an identity-output objective (``regression``, ``regression_l1``, ``huber``,
-    ``fair``, ``quantile``, ``mape``, or no objective line, as with a custom objective,
-    where LightGBM predicts raw scores).  Random-forest models (``boosting="rf"``, whose
-    text has an ``average_output`` line) are supported: as in LightGBM, the prediction is
-    the mean of the trees instead of their sum.  Anything else raises :class:`ValueError`.
+    Supported models: a single output (``num_class=1``), numerical splits only (a
+    categorical split raises :class:`ValueError`), no linear trees, and an objective whose
+    output is the raw score: ``regression`` (also ``regression_l1``, ``huber``, ``fair``,
+    ``quantile`` and ``mape``), or no objective line, which is what a custom objective
+    leaves and where LightGBM also predicts raw scores.  ``regression sqrt`` and the
+    objectives with a link function (``poisson``, ``binary``, ...) raise
+    :class:`ValueError`.  Random-forest models (``boosting="rf"``, whose text has an
+    ``average_output`` line) are supported: as LightGBM does, the prediction is then the
+    mean of the trees instead of their sum.
 
-    Missing values follow LightGBM: with missing type ``NaN`` a NaN goes the node's default
-    direction; with missing type ``Zero`` zero and NaN go the default direction; with
-    missing type ``None`` NaN is treated as 0.0.  Values with ``|x| <= 1e-35`` count as
-    zero, as in LightGBM's predictor.  Leaf values are used as stored: the text's leaf
-    values already include the learning rate (``shrinkage``).
+    Leaf values are used as stored; the text's leaf values already include the learning
+    rate (a tree's ``shrinkage`` line is bookkeeping).  Missing values follow LightGBM:
+    with missing type ``NaN`` a NaN takes the node's default side; with missing type
+    ``Zero`` zeros and NaNs take the default side; with missing type ``None`` a NaN is read
+    as 0.0.  Values with ``|x| <= 1e-35`` count as zero, as in LightGBM's predictor.
     """
 
     __slots__ = (
@@ -110,27 +118,29 @@ class TreeEnsemble:
 
     def __init__(
         self,
-        trees: Sequence[_Tree],
+        forest: _Forest,
         n_features: int,
         *,
         average_output: bool = False,
         objective: str | None = "regression",
     ) -> None:
+        # Private: use from_lightgbm_text.
         self._n_features = int(n_features)
-        self._n_trees = len(trees)
+        self._n_trees = len(forest.num_leaves)
         self._average_output = bool(average_output)
         self._objective = objective
-        self._flatten(trees)
+        self._flatten(forest)
 
     # ------------------------------------------------------------------ construction
 
     @classmethod
     def from_lightgbm_text(cls, text: str) -> TreeEnsemble:
-        """Parse LightGBM's text model format (``Booster.model_to_string()`` or a model
-        file's contents)."""
+        """Parse LightGBM's text model format, the output of ``Booster.model_to_string()``
+        (or a model file's contents).  Raises :class:`ValueError` for malformed text and
+        unsupported models."""
         if not isinstance(text, str):
             raise TypeError(f"expected the model text as str, got {type(text).__name__}")
-        header, flags, tree_blocks = _split_model_text(text)
+        header, flags, blocks = _split_model_text(text)
         n_features = _header_int(header, "max_feature_idx") + 1
         if n_features < 0:
             raise ValueError(f"invalid max_feature_idx={header['max_feature_idx']!r}")
@@ -142,86 +152,150 @@ class TreeEnsemble:
                 f"num_class={num_class}, num_tree_per_iteration={per_iteration}"
             )
         objective = header.get("objective")
-        if objective is not None:
-            tokens = objective.split()
-            if not tokens or tokens[0] not in _IDENTITY_OBJECTIVES or len(tokens) > 1:
-                raise ValueError(
-                    f"unsupported objective {objective!r}: only regression objectives with "
-                    f"identity output are supported ({', '.join(sorted(_IDENTITY_OBJECTIVES))}"
-                    ", without 'sqrt')"
-                )
-        trees = [_parse_tree(name, block, n_features) for name, block in tree_blocks]
+        if objective is not None and objective.strip() not in _IDENTITY_OBJECTIVES:
+            raise ValueError(
+                f"unsupported objective {objective!r}: only objectives whose prediction is "
+                f"the raw score are supported ({', '.join(_IDENTITY_OBJECTIVES)}; not "
+                "'regression sqrt')"
+            )
+        forest = _parse_trees(blocks, n_features)
         return cls(
-            trees,
+            forest,
             n_features,
             average_output="average_output" in flags,
-            objective=objective,
+            objective=None if objective is None else objective.strip(),
         )
 
-    def _flatten(self, trees: Sequence[_Tree]) -> None:
-        keys: dict[tuple[int, float, bool, bool], int] = {}
-        node_key: list[np.ndarray] = []
-        node_child: list[np.ndarray] = []
-        node_value: list[np.ndarray] = []
-        depths = np.zeros(len(trees), dtype=np.intp)
-        flat: list[tuple[list[int], list[int], list[float], list[int]]] = []
-        for t, tree in enumerate(trees):
-            key_of, child, value, depth = _layout_tree(tree, keys)
-            flat.append((key_of, child, value, depth))
-            depths[t] = max(depth)
-        # Deepest trees first, so that step d of the walk touches a prefix of the trees.
-        order = np.argsort(-depths, kind="stable")
-        unsort = np.empty_like(order)
-        unsort[order] = np.arange(len(order))
-        n_keys = len(keys)
-        roots = np.empty(len(trees), dtype=np.intp)
-        offset = 0
-        for t in order:
-            key_of, child, value, _ = flat[t]
-            roots[t] = offset
-            # Leaves read key ``n_keys``, a sentinel column that never goes right.
-            node_key.append(np.array([n_keys if k < 0 else k for k in key_of], dtype=np.intp))
-            node_child.append(np.asarray(child, dtype=np.intp) + offset)
-            node_value.append(np.asarray(value, dtype=np.float64))
-            offset += len(child)
+    def _flatten(self, forest: _Forest) -> None:
+        num_leaves = forest.num_leaves
+        n_trees = len(num_leaves)
+        n_internal = num_leaves - 1
+        n_nodes = 2 * num_leaves - 1
+        int_start = _exclusive_cumsum(n_internal)
+        leaf_start = _exclusive_cumsum(num_leaves)
+        node_start = _exclusive_cumsum(n_nodes)
+        total_int = int(n_internal.sum())
+        total_nodes = int(n_nodes.sum())
 
-        key_arr = list(keys)  # insertion order == key ids
-        self._key_feature = np.array([k[0] for k in key_arr], dtype=np.intp)
-        self._key_threshold = np.array([k[1] for k in key_arr], dtype=np.float64)
-        self._key_zero_right = np.array([k[2] for k in key_arr], dtype=bool)
-        self._key_nan_right = np.array([k[3] for k in key_arr], dtype=bool)
-        # Whether some value with |x| <= kZeroThreshold would go another way than a plain
-        # ``x > threshold`` says; only then must a chunk's tiny values be looked at.
-        thr = self._key_threshold
-        zr = self._key_zero_right
-        plain = (zr & (thr < -_K_ZERO_THRESHOLD)) | (~zr & (thr >= _K_ZERO_THRESHOLD))
-        self._zero_sensitive = bool(np.any(~plain))
-
-        empty_i = np.zeros(0, dtype=np.intp)
-        self._node_key = np.concatenate(node_key) if node_key else empty_i
-        self._node_child = np.concatenate(node_child) if node_child else empty_i
-        self._node_value = np.concatenate(node_value) if node_value else np.zeros(0)
-        self._roots = roots[order]
-        self._roots_in_order = roots
-        self._unsort = unsort
-        sorted_depths = depths[order]
-        self._max_depth = int(sorted_depths[0]) if len(trees) else 0
-        self._active_trees = tuple(
-            int(np.count_nonzero(sorted_depths > d)) for d in range(self._max_depth)
+        # Keys: distinct (feature, threshold, side of zero, side of NaN).  The missing
+        # type decides where zeros and NaNs go: None reads NaN as 0.0; Zero sends zero and
+        # NaN to the default side; NaN sends NaN to the default side.
+        dtype = forest.decision_type
+        missing = (dtype >> 2) & 3
+        default_right = (dtype & _DEFAULT_LEFT_MASK) == 0
+        zero_compares_right = forest.threshold < 0.0
+        fields = (
+            forest.split_feature,
+            forest.threshold,
+            np.where(missing == _MISSING_ZERO, default_right, zero_compares_right),
+            np.where(missing == _MISSING_NONE, zero_compares_right, default_right),
         )
-        for arr in (
-            self._key_feature,
-            self._key_threshold,
-            self._key_zero_right,
-            self._key_nan_right,
-            self._node_key,
-            self._node_child,
-            self._node_value,
-            self._roots,
-            self._roots_in_order,
-            self._unsort,
+        by_key = np.lexsort(fields[::-1])
+        first = np.zeros(total_int, dtype=bool)  # first node of its key, in key order
+        first[:1] = True
+        for field in fields:
+            ordered = field[by_key]
+            first[1:] |= ordered[1:] != ordered[:-1]
+        node_key_of_internal = np.empty(total_int, dtype=np.intp)
+        node_key_of_internal[by_key] = np.cumsum(first) - 1
+        keys = [field[by_key[first]] for field in fields]
+        n_keys = len(keys[0])
+        self._key_feature = keys[0].astype(np.intp)
+        self._key_threshold = keys[1].astype(np.float64)
+        self._key_zero_right = keys[2].astype(bool)
+        self._key_nan_right = keys[3].astype(bool)
+        # Whether a value with |x| <= kZeroThreshold can go another way than a plain
+        # ``x > threshold`` says; only then need inputs be scanned for such values.
+        thr, zero_right = self._key_threshold, self._key_zero_right
+        plain = (zero_right & (thr < -_K_ZERO_THRESHOLD)) | (
+            ~zero_right & (thr >= _K_ZERO_THRESHOLD)
+        )
+        self._zero_sensitive = not bool(np.all(plain))
+
+        # Layout: tree t owns slots node_start[t] .. + n_nodes[t] - 1; its root sits in the
+        # first slot and the children of its internal node i in the next two slots after
+        # 2 * i, so every node (but the root) gets the slot where its parent points.
+        tree_of_int = np.repeat(np.arange(n_trees), n_internal)
+        local = np.arange(total_int) - int_start[tree_of_int]
+        left_slot = node_start[tree_of_int] + 1 + 2 * local
+        slot_of_int = np.full(total_int, -1, dtype=np.intp)
+        slot_of_leaf = np.full(len(forest.leaf_value), -1, dtype=np.intp)
+        has_split = n_internal > 0
+        slot_of_int[int_start[has_split]] = node_start[has_split]
+        slot_of_leaf[leaf_start[~has_split]] = node_start[~has_split]
+        int_refs = np.zeros(total_int, dtype=np.intp)
+        leaf_refs = np.zeros(len(forest.leaf_value), dtype=np.intp)
+        for children, slots in (
+            (forest.left_child, left_slot),
+            (forest.right_child, left_slot + 1),
         ):
-            arr.flags.writeable = False
+            inner = children >= 0
+            target = int_start[tree_of_int[inner]] + children[inner]
+            slot_of_int[target] = slots[inner]
+            int_refs += np.bincount(target, minlength=total_int)
+            target = leaf_start[tree_of_int[~inner]] + ~children[~inner]
+            slot_of_leaf[target] = slots[~inner]
+            leaf_refs += np.bincount(target, minlength=len(leaf_refs))
+        expected_int_refs = np.ones(total_int, dtype=np.intp)
+        expected_int_refs[int_start[has_split]] = 0
+        bad = np.zeros(n_trees, dtype=bool)
+        bad[tree_of_int[int_refs != expected_int_refs]] = True
+        tree_of_leaf = np.repeat(np.arange(n_trees), num_leaves)
+        bad[tree_of_leaf[leaf_refs != has_split[tree_of_leaf]]] = True
+        _raise_malformed(forest, bad)
+
+        node_key = np.full(total_nodes, n_keys, dtype=np.intp)  # n_keys: never goes right
+        node_key[slot_of_int] = node_key_of_internal
+        node_child = np.arange(total_nodes, dtype=np.intp)  # a leaf points at itself
+        node_child[slot_of_int] = left_slot
+        node_value = np.zeros(total_nodes, dtype=np.float64)
+        node_value[slot_of_leaf] = forest.leaf_value
+
+        # Depths, level by level from the roots; each slot is reached once, since every
+        # node but a root has exactly one parent.  A slot never reached lies on a cycle.
+        is_internal = np.zeros(total_nodes, dtype=bool)
+        is_internal[slot_of_int] = True
+        depth = np.full(total_nodes, -1, dtype=np.intp)
+        depth[node_start] = 0
+        frontier = node_start[has_split]
+        level = 0
+        while frontier.size:
+            level += 1
+            kids = np.concatenate([node_child[frontier], node_child[frontier] + 1])
+            depth[kids] = level
+            frontier = kids[is_internal[kids]]
+        tree_of_node = np.repeat(np.arange(n_trees), n_nodes)
+        bad = np.zeros(n_trees, dtype=bool)
+        bad[tree_of_node[depth < 0]] = True
+        _raise_malformed(forest, bad)
+        tree_depth = np.maximum.reduceat(depth, node_start) if n_trees else np.zeros(0, np.intp)
+
+        # Store the trees deepest first, so that level d of the walk touches a prefix.
+        order = np.argsort(-tree_depth, kind="stable")
+        unsort = np.empty(n_trees, dtype=np.intp)
+        unsort[order] = np.arange(n_trees)
+        new_start = np.empty(n_trees, dtype=np.intp)
+        new_start[order] = _exclusive_cumsum(n_nodes[order])
+        shift = (new_start - node_start)[tree_of_node]
+        moved = np.arange(total_nodes) + shift
+        self._node_key = np.empty(total_nodes, dtype=np.intp)
+        self._node_key[moved] = node_key
+        self._node_child = np.empty(total_nodes, dtype=np.intp)
+        self._node_child[moved] = node_child + shift
+        self._node_value = np.empty(total_nodes, dtype=np.float64)
+        self._node_value[moved] = node_value
+        self._roots = np.ascontiguousarray(new_start[order])
+        self._roots_in_order = new_start
+        self._unsort = unsort
+        sorted_depth = tree_depth[order]
+        self._max_depth = int(sorted_depth[0]) if n_trees else 0
+        self._active_trees = tuple(
+            int(np.count_nonzero(sorted_depth > d)) for d in range(self._max_depth)
+        )
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
 
     # ------------------------------------------------------------------ properties
 
@@ -236,7 +310,7 @@ class TreeEnsemble:
 
     @property
     def max_depth(self) -> int:
-        """Depth of the deepest tree (0 when all trees are single leaves)."""
+        """Depth of the deepest tree (0 when every tree is a single leaf)."""
         return self._max_depth
 
     @property
@@ -246,11 +320,12 @@ class TreeEnsemble:
 
     @property
     def average_output(self) -> bool:
-        """True for random-forest models: the prediction is the trees' mean."""
+        """True for random-forest models, whose prediction is the mean of the trees."""
         return self._average_output
 
     @property
     def objective(self) -> str | None:
+        """The model's ``objective=`` line (``None`` when it has none)."""
         return self._objective
 
     def __repr__(self) -> str:
@@ -263,8 +338,10 @@ class TreeEnsemble:
     # ------------------------------------------------------------------ prediction
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Predict rows of ``X`` (shape ``(n_rows, n_features)``); returns ``(n_rows,)``
-        float64, equal to LightGBM's ``Booster.predict(X)``."""
+        """Predict the rows of ``X``, shape ``(n_rows, n_features)``.
+
+        Returns float64 of shape ``(n_rows,)``, equal to LightGBM's ``Booster.predict(X)``.
+        """
         X = self._check_input(X, ndim=2)
         n_rows = X.shape[0]
         if n_rows == 1:
@@ -286,22 +363,23 @@ class TreeEnsemble:
         return out
 
     def predict_one(self, x: np.ndarray) -> float:
-        """Predict one row ``x`` (shape ``(n_features,)``)."""
+        """Predict one row ``x``, shape ``(n_features,)``."""
         return self._predict_row(self._check_input(x, ndim=1))
 
     def _predict_row(self, x: np.ndarray) -> float:
+        # The batch walk with one row, minus its bookkeeping: about half the time.
         if self._n_trees == 0:
             return 0.0
         values = x[self._key_feature]
-        go_right = np.zeros(len(values) + 1, dtype=bool)  # last: the leaves' sentinel key
-        np.greater(values, self._key_threshold, out=go_right[:-1])
+        goes_right = np.zeros(len(values) + 1, dtype=bool)  # the last: leaves' sentinel
+        np.greater(values, self._key_threshold, out=goes_right[:-1])
         if self._zero_sensitive or np.isnan(values).any():
-            _fix_special(values, go_right[:-1], self)
+            _apply_zero_and_nan_rules(values, goes_right[:-1], self)
         node_key = self._node_key
         node_child = self._node_child
         node = self._roots_in_order
         for _ in range(self._max_depth):
-            node = node_child[node] + go_right[node_key[node]]
+            node = node_child[node] + goes_right[node_key[node]]
         total = np.cumsum(self._node_value[node])[-1]  # sequential, as LightGBM sums
         if self._average_output:
             total /= self._n_trees
@@ -326,8 +404,8 @@ class _ChunkWalker:
         self.n_rows = n_rows
         n_keys = len(ensemble._key_feature)
         n_trees = len(ensemble._roots)
-        # go_right[r, k]: row r goes right at key k; column n_keys is the leaves' sentinel.
-        self.go_right = np.zeros((n_rows, n_keys + 1), dtype=bool)
+        # goes_right[r, k]: row r goes right at key k; column n_keys is the leaves' sentinel.
+        self.goes_right = np.zeros((n_rows, n_keys + 1), dtype=bool)
         self.key_values = np.empty((n_rows, n_keys), dtype=np.float64)
         self.row_offset = np.arange(n_rows, dtype=np.intp) * (n_keys + 1)
         self.node = np.empty((n_trees, n_rows), dtype=np.intp)
@@ -338,13 +416,13 @@ class _ChunkWalker:
     def run(self, X: np.ndarray, out: np.ndarray, has_nan: bool, has_tiny: bool) -> None:
         ens = self.ensemble
         values = np.take(X, ens._key_feature, axis=1, out=self.key_values)
-        decisions = self.go_right[:, :-1]
+        decisions = self.goes_right[:, :-1]
         np.greater(values, ens._key_threshold, out=decisions)
         if (has_nan and np.isnan(X).any()) or (
             has_tiny and (np.abs(X) <= _K_ZERO_THRESHOLD).any()
         ):
-            _fix_special(values, decisions, ens)
-        go_right = self.go_right.reshape(-1)
+            _apply_zero_and_nan_rules(values, decisions, ens)
+        goes_right = self.goes_right.reshape(-1)
         node_key = ens._node_key
         node_child = ens._node_child
         node = self.node
@@ -355,77 +433,44 @@ class _ChunkWalker:
             step = self.step[:n_active]
             np.take(node_key, cur, out=idx, mode="clip")
             idx += self.row_offset
-            np.take(go_right, idx, out=step, mode="clip")
+            np.take(goes_right, idx, out=step, mode="clip")
             np.take(node_child, cur, out=cur, mode="clip")
             cur += step
         np.take(ens._node_value, node, out=self.values, mode="clip")
-        # Back to the model's tree order, then a sequential sum over trees (reducing over
-        # the leading axis adds row after row), exactly as LightGBM accumulates.
-        np.add.reduce(self.values.take(ens._unsort, axis=0), axis=0, out=out)
+        # Back to the model's tree order, then add the trees one after another (a reduction
+        # over the leading axis adds row after row), as LightGBM accumulates.
+        ordered = self.values.take(ens._unsort, axis=0)
+        if self.n_rows == 1:  # NumPy would sum a lone column pairwise
+            out[:] = np.cumsum(ordered[:, 0])[-1]
+        else:
+            np.add.reduce(ordered, axis=0, out=out)
 
 
-def _fix_special(values: np.ndarray, go_right: np.ndarray, ens: TreeEnsemble) -> None:
-    """Apply LightGBM's zero and NaN rules to ``go_right`` (shape of ``values``)."""
+def _apply_zero_and_nan_rules(
+    values: np.ndarray, goes_right: np.ndarray, ens: TreeEnsemble
+) -> None:
+    """Overwrite ``goes_right`` (shaped like ``values``) where a value is zero or NaN."""
     if ens._zero_sensitive:
         zero = np.abs(values) <= _K_ZERO_THRESHOLD
         if zero.any():
-            np.copyto(go_right, np.broadcast_to(ens._key_zero_right, values.shape), where=zero)
+            np.copyto(goes_right, np.broadcast_to(ens._key_zero_right, values.shape), where=zero)
     nan = np.isnan(values)
     if nan.any():
-        np.copyto(go_right, np.broadcast_to(ens._key_nan_right, values.shape), where=nan)
+        np.copyto(goes_right, np.broadcast_to(ens._key_nan_right, values.shape), where=nan)
 
 
-def _layout_tree(
-    tree: _Tree, keys: dict[tuple[int, float, bool, bool], int]
-) -> tuple[list[int], list[int], list[float], list[int]]:
-    """Breadth-first layout of one tree with adjacent children.
+def _exclusive_cumsum(counts: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(counts), dtype=np.intp)
+    np.cumsum(counts[:-1], out=out[1:])
+    return out
 
-    Returns per position: key id (``-1`` for leaves), child position (left child, or the
-    position itself for a leaf), leaf value (0.0 for internal nodes) and depth.
-    """
-    refs = [0 if tree.num_leaves > 1 else -1]  # LightGBM refs: node >= 0, leaf ~ref
-    depth = [0]
-    key_of: list[int] = []
-    child: list[int] = []
-    value: list[float] = []
-    seen = set()
-    pos = 0
-    while pos < len(refs):
-        ref = refs[pos]
-        if ref >= 0:
-            if ref in seen:
-                raise ValueError("malformed tree: a node is reached twice")
-            seen.add(ref)
-            dtype = int(tree.decision_type[ref])
-            thr = float(tree.threshold[ref])
-            missing = (dtype >> 2) & 3
-            default_right = not (dtype & _DEFAULT_LEFT_MASK)
-            zero_compares_right = 0.0 > thr
-            if missing == _MISSING_NONE:
-                zero_right = nan_right = zero_compares_right
-            elif missing == _MISSING_ZERO:
-                zero_right = nan_right = default_right
-            else:
-                zero_right, nan_right = zero_compares_right, default_right
-            key = (int(tree.split_feature[ref]), thr, zero_right, nan_right)
-            key_of.append(keys.setdefault(key, len(keys)))
-            child.append(len(refs))
-            value.append(0.0)
-            refs.append(int(tree.left_child[ref]))
-            refs.append(int(tree.right_child[ref]))
-            depth.append(depth[pos] + 1)
-            depth.append(depth[pos] + 1)
-        else:
-            key_of.append(-1)
-            child.append(pos)
-            value.append(float(tree.leaf_value[~ref]))
-        pos += 1
-    if len(refs) != 2 * tree.num_leaves - 1 or len(seen) != tree.num_leaves - 1:
-        raise ValueError("malformed tree: nodes and leaves do not form one binary tree")
-    leaves = sorted(~r for r in refs if r < 0)
-    if leaves != list(range(tree.num_leaves)):
-        raise ValueError("malformed tree: leaf indices are not 0 .. num_leaves - 1")
-    return key_of, child, value, [depth[p] for p in range(len(refs)) if refs[p] < 0]
+
+def _raise_malformed(forest: _Forest, bad: np.ndarray) -> None:
+    if bad.any():
+        name = forest.names[int(np.argmax(bad))]
+        raise ValueError(
+            f"Tree={name}: malformed tree (its nodes and leaves do not form one binary tree)"
+        )
 
 
 # ---------------------------------------------------------------------- text parsing
@@ -434,7 +479,7 @@ def _layout_tree(
 def _split_model_text(
     text: str,
 ) -> tuple[dict[str, str], set[str], list[tuple[str, dict[str, str]]]]:
-    """Split the text into header ``key=value`` pairs, bare header flags and tree blocks."""
+    """Split the text into header ``key=value`` pairs, bare header words and tree blocks."""
     header: dict[str, str] = {}
     flags: set[str] = set()
     trees: list[tuple[str, dict[str, str]]] = []
@@ -476,70 +521,79 @@ def _header_int(header: dict[str, str], key: str, default: int | None = None) ->
         raise ValueError(f"invalid {key}={header[key]!r} in LightGBM model text") from None
 
 
-def _parse_tree(name: str, block: dict[str, str], n_features: int) -> _Tree:
-    where = f"Tree={name}"
-
-    def field(key: str) -> str:
-        if key not in block:
-            raise ValueError(f"{where}: missing '{key}='")
-        return block[key]
-
-    def ints(key: str, n: int) -> np.ndarray:
+def _parse_trees(blocks: list[tuple[str, dict[str, str]]], n_features: int) -> _Forest:
+    names = tuple(name for name, _ in blocks)
+    num_leaves = np.zeros(len(blocks), dtype=np.intp)
+    tokens: dict[str, list[str]] = {key: [] for key in (*_INT_FIELDS, "threshold")}
+    leaf_tokens: list[str] = []
+    for t, (name, block) in enumerate(blocks):
+        where = f"Tree={name}"
         try:
-            arr = np.array([int(v) for v in field(key).split()], dtype=np.int64)
+            n_leaves = int(block["num_leaves"])
+        except KeyError:
+            raise ValueError(f"{where}: missing 'num_leaves='") from None
         except ValueError:
-            raise ValueError(f"{where}: invalid {key}") from None
-        if len(arr) != n:
-            raise ValueError(f"{where}: {key} has {len(arr)} entries, expected {n}")
-        return arr
+            raise ValueError(f"{where}: invalid num_leaves={block['num_leaves']!r}") from None
+        if n_leaves < 1:
+            raise ValueError(f"{where}: num_leaves={n_leaves}")
+        if block.get("num_cat", "0").strip() not in ("", "0"):
+            raise ValueError(
+                f"{where} has categorical splits (num_cat={block['num_cat']}); only numerical "
+                "splits are supported: train without categorical_feature"
+            )
+        if block.get("is_linear", "0").strip() not in ("", "0"):
+            raise ValueError(f"{where} is a linear tree (linear_tree=true); not supported")
+        num_leaves[t] = n_leaves
+        for key, n in (*((k, n_leaves - 1) for k in tokens), ("leaf_value", n_leaves)):
+            if key not in block:
+                if n == 0:
+                    continue
+                raise ValueError(f"{where}: missing '{key}='")
+            values = block[key].split()
+            if len(values) != n:
+                raise ValueError(f"{where}: {key} has {len(values)} entries, expected {n}")
+            (leaf_tokens if key == "leaf_value" else tokens[key]).extend(values)
 
-    def floats(key: str, n: int) -> np.ndarray:
-        # Python's float() is correctly rounded, so the 17 significant digits LightGBM
-        # writes give back the exact doubles.
+    arrays: dict[str, np.ndarray] = {}
+    for key, values in (*tokens.items(), ("leaf_value", leaf_tokens)):
+        kind = np.float64 if key in ("threshold", "leaf_value") else np.intp
         try:
-            arr = np.array([float(v) for v in field(key).split()], dtype=np.float64)
-        except ValueError:
-            raise ValueError(f"{where}: invalid {key}") from None
-        if len(arr) != n:
-            raise ValueError(f"{where}: {key} has {len(arr)} entries, expected {n}")
-        return arr
+            # NumPy's string-to-float conversion is correctly rounded, so the 17
+            # significant digits LightGBM writes give back the exact doubles.
+            arrays[key] = np.array(values, dtype=kind).reshape(-1)
+        except (ValueError, OverflowError):
+            raise ValueError(f"invalid number in a tree's {key} line") from None
 
-    try:
-        num_leaves = int(field("num_leaves"))
-    except ValueError:
-        raise ValueError(f"{where}: invalid num_leaves") from None
-    if num_leaves < 1:
-        raise ValueError(f"{where}: num_leaves={num_leaves}")
-    if int(block.get("num_cat", "0")) > 0:
-        raise ValueError(
-            f"{where} has categorical splits (num_cat={block['num_cat']}); only numerical "
-            "splits are supported: train without categorical_feature"
+    n_internal = num_leaves - 1
+    tree_of_int = np.repeat(np.arange(len(blocks)), n_internal)
+
+    def check(bad: np.ndarray, what: str) -> None:
+        if bad.any():
+            raise ValueError(f"Tree={names[tree_of_int[np.argmax(bad)]]}: {what}")
+
+    dtype = arrays["decision_type"]
+    check(
+        (dtype & _CATEGORICAL_MASK) != 0,
+        "categorical split (decision_type bit 0); only numerical splits are supported: "
+        "train without categorical_feature",
+    )
+    check((dtype < 0) | (((dtype >> 2) & 3) > _MISSING_NAN), "invalid decision_type")
+    feature = arrays["split_feature"]
+    check((feature < 0) | (feature >= n_features), f"split_feature outside 0..{n_features - 1}")
+    check(np.isnan(arrays["threshold"]), "NaN threshold")
+    for key in ("left_child", "right_child"):
+        child = arrays[key]
+        check(
+            (child >= n_internal[tree_of_int]) | (child < -num_leaves[tree_of_int]),
+            f"{key} out of range",
         )
-    if block.get("is_linear", "0").strip() not in ("", "0"):
-        raise ValueError(f"{where} is a linear tree (linear_tree=true); not supported")
-    n_int = num_leaves - 1
-    decision_type = ints("decision_type", n_int) if n_int else np.zeros(0, np.int64)
-    if np.any(decision_type & _CATEGORICAL_MASK):
-        raise ValueError(
-            f"{where} has categorical splits (decision_type bit 0); only numerical splits "
-            "are supported: train without categorical_feature"
-        )
-    if np.any(((decision_type >> 2) & 3) > _MISSING_NAN):
-        raise ValueError(f"{where}: invalid missing type in decision_type")
-    if n_int:
-        split_feature = ints("split_feature", n_int)
-        threshold = floats("threshold", n_int)
-        left_child = ints("left_child", n_int)
-        right_child = ints("right_child", n_int)
-    else:
-        split_feature = left_child = right_child = np.zeros(0, np.int64)
-        threshold = np.zeros(0)
-    leaf_value = floats("leaf_value", num_leaves)
-    if np.any((split_feature < 0) | (split_feature >= n_features)):
-        raise ValueError(f"{where}: split_feature out of range 0 .. {n_features - 1}")
-    children = np.concatenate([left_child, right_child])
-    if np.any((children >= n_int) | (children < -num_leaves)):
-        raise ValueError(f"{where}: child index out of range")
-    if np.isnan(threshold).any():
-        raise ValueError(f"{where}: NaN threshold")
-    return _Tree(split_feature, threshold, decision_type, left_child, right_child, leaf_value)
+    return _Forest(
+        names=names,
+        num_leaves=num_leaves,
+        split_feature=feature,
+        threshold=arrays["threshold"],
+        decision_type=dtype,
+        left_child=arrays["left_child"],
+        right_child=arrays["right_child"],
+        leaf_value=arrays["leaf_value"],
+    )

@@ -1,0 +1,30 @@
+# The two commands a newcomer runs (README): `make run` and `make test`.
+# Both create the virtual environment .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint setup
+
+$(BIN)/eahas: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# The CPU build of torch first: an unpinned torch would pull a multi-GB CUDA build.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[torch,test]"
+	touch $(BIN)/eahas
+
+setup: $(BIN)/eahas
+
+run: setup
+	mkdir -p out
+	$(BIN)/eahas simulate --dataset cifar10 --n 20000 --seed 0 -o out/cifar10-records.jsonl.gz
+	$(BIN)/python benchmarks/calibration.py
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider; status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$status

@@ -1,0 +1,5 @@
+import sys
+
+from optuna_eahas.cli import main
+
+sys.exit(main())
