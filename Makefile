@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint setup
+.PHONY: run test lint setup default-benchmarks
 
 $(BIN)/eahas: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,3 +28,12 @@ lint: setup
 test: lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$status
+
+# Rebuild the default benchmarks shipped in optuna_eahas/data from the simulator's seed
+# (deterministic; see docs/benchmarks.md for the expected validation metrics).
+default-benchmarks: setup
+	mkdir -p out
+	$(BIN)/eahas simulate --dataset cifar10 --n 20000 --seed 0 -o out/cifar10-records.jsonl.gz
+	$(BIN)/eahas fit out/cifar10-records.jsonl.gz -o optuna_eahas/data/cifar10 --seed 0 --overwrite
+	$(BIN)/eahas simulate --dataset tinyimagenet --n 13885 --seed 0 -o out/tinyimagenet-records.jsonl.gz
+	$(BIN)/eahas fit out/tinyimagenet-records.jsonl.gz -o optuna_eahas/data/tinyimagenet --seed 0 --overwrite

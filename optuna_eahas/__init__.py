@@ -3,8 +3,21 @@
 Implements EA-HAS-Bench (Dou, Jiang, Zhao, Li, ICLR 2023).
 """
 
-from optuna_eahas.space import SearchSpace
-
 __version__ = "0.1.0"
 
-__all__ = ["SearchSpace", "__version__"]
+from optuna_eahas.benchmark import Benchmark  # noqa: E402
+from optuna_eahas.benchmark import QueryResult  # noqa: E402
+from optuna_eahas.objective import SearchEnergyLedger  # noqa: E402
+from optuna_eahas.objective import eahas_objective  # noqa: E402
+from optuna_eahas.objective import search_energy  # noqa: E402
+from optuna_eahas.space import SearchSpace  # noqa: E402
+
+__all__ = [
+    "Benchmark",
+    "QueryResult",
+    "SearchEnergyLedger",
+    "SearchSpace",
+    "__version__",
+    "eahas_objective",
+    "search_energy",
+]

@@ -91,11 +91,18 @@ def _assert_matches(booster, X: np.ndarray, n_single: int = 25) -> TreeEnsemble:
     got = ensemble.predict(X)
     assert got.shape == expected.shape and got.dtype == np.float64
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12 * scale)
-    for i in np.linspace(0, len(X) - 1, min(n_single, len(X))).astype(int):
-        np.testing.assert_allclose(ensemble.predict_one(X[i]), expected[i], rtol=1e-9, atol=0)
-        np.testing.assert_allclose(
-            ensemble.predict(X[i : i + 1]), expected[i : i + 1], rtol=1e-9, atol=0
-        )
+    # The single-row path, with either way of walking (chosen per model from its size).
+    chosen = ensemble._row_next_table
+    for next_table in (True, False):
+        ensemble._row_next_table = next_table
+        for i in np.linspace(0, len(X) - 1, min(n_single, len(X))).astype(int):
+            np.testing.assert_allclose(
+                ensemble.predict_one(X[i]), expected[i], rtol=1e-9, atol=1e-12 * scale
+            )
+            np.testing.assert_allclose(
+                ensemble.predict(X[i : i + 1]), expected[i : i + 1], rtol=1e-9, atol=1e-12 * scale
+            )
+    ensemble._row_next_table = chosen
     return ensemble
 
 
@@ -304,7 +311,7 @@ def test_zero_as_missing() -> None:
     ensemble = _assert_matches(
         booster, _with_special_values(X_test, seed=26, zeros=True), n_single=60
     )
-    assert ensemble._zero_sensitive
+    assert len(ensemble._zero_keys)
 
 
 def test_values_near_zero_thresholds() -> None:
@@ -476,6 +483,8 @@ def test_model_without_trees() -> None:
 
 
 def test_prediction_needs_no_lightgbm(tmp_path) -> None:
+    # _trees.py loaded on its own (the package's __init__ may import other surrogates),
+    # in a process where any import of lightgbm fails.
     X, y = _data(42, n=500)
     booster = _train({"num_leaves": 7}, X, y, 10)
     (tmp_path / "model.txt").write_text(booster.model_to_string())
@@ -483,13 +492,18 @@ def test_prediction_needs_no_lightgbm(tmp_path) -> None:
     np.save(tmp_path / "expected.npy", booster.predict(X[:20]))
     script = textwrap.dedent(
         f"""\
+        import importlib.util
         import sys
-        sys.modules["lightgbm"] = None  # any import of lightgbm now fails
+        sys.modules["lightgbm"] = None
         import numpy as np
-        from optuna_eahas.surrogate import TreeEnsemble
-        ensemble = TreeEnsemble.from_lightgbm_text(open({str(tmp_path / "model.txt")!r}).read())
+        spec = importlib.util.spec_from_file_location("trees", {_trees.__file__!r})
+        trees = sys.modules["trees"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(trees)
+        text = open({str(tmp_path / "model.txt")!r}).read()
+        ensemble = trees.TreeEnsemble.from_lightgbm_text(text)
         got = ensemble.predict(np.load({str(tmp_path / "X.npy")!r}))
         np.testing.assert_allclose(got, np.load({str(tmp_path / "expected.npy")!r}), rtol=1e-9)
+        assert "lightgbm" not in [m for m in sys.modules if sys.modules[m] is not None]
         """
     )
     subprocess.run([sys.executable, "-c", script], check=True)

@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Sequence
 import sys
 
+from optuna_eahas.cli import _fit
 from optuna_eahas.cli import _simulate
 
 
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _simulate.add_parser(subparsers)
+    _fit.add_parser(subparsers)
     return parser
 
 

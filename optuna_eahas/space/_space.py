@@ -161,6 +161,12 @@ class SearchSpace:
             )
         return {name: self._validate_value(name, params[name]) for name in PARAM_NAMES}
 
+    def validate_value(self, name: str, value: Any) -> Any:
+        """Check one parameter's value and return it in canonical form (see :meth:`validate`)."""
+        if name not in PARAM_NAMES:
+            raise InvalidParameterError(name, self._unknown_message(name))
+        return self._validate_value(name, value)
+
     def _validate_value(self, name: str, value: Any) -> Any:
         def reject() -> InvalidParameterError:
             return InvalidParameterError(

@@ -236,7 +236,7 @@ def _fit_pow3(curves: Sequence[np.ndarray]) -> np.ndarray:
     lengths = np.array([c.size for c in curves])
     for length in np.unique(lengths):
         rows = np.flatnonzero(lengths == length)
-        y = np.stack([curves[i] for i in rows])
+        y = np.stack([curves[i] for i in rows.tolist()])
         z = np.arange(1, length + 1, dtype=np.float64) ** -_POW3_ALPHAS[:, None]
         z_mean = z.mean(axis=1)
         z_centred = z - z_mean[:, None]

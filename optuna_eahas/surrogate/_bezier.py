@@ -32,12 +32,17 @@ _RIDGE = 1e-9
 # Tolerance in normalised x (x / epochs) of the solution of x(t) = e.
 _X_TOL = 1e-12
 _MAX_SOLVE_STEPS = 100
+_LOOKUP_CELLS = 32  # A power of two, for the binary search.
+_BLOCK_POINTS = 25_000
 _INITIAL_DAMPING = 1e-3
 _DAMPING_RANGE = (1e-12, 1e12)
 # Row j holds the coefficients of t**j in the Bernstein polynomials B_0 .. B_4.
 _TO_POWER = np.array(
     [
-        [(-1) ** (j - k) * comb(_DEGREE, j) * comb(j, k) if k <= j else 0 for k in range(5)]
+        [
+            (-1) ** (j - k) * comb(_DEGREE, j) * comb(j, k) if k <= j else 0
+            for k in range(_DEGREE + 1)
+        ]
         for j in range(_DEGREE + 1)
     ],
     dtype=np.float64,
@@ -74,40 +79,16 @@ def fit_bezier(curves: ArrayLike, *, n_corrections: int = 10) -> np.ndarray:
         raise ValueError(f"n_corrections must be non-negative, got {n_corrections}.")
     batch_shape, n_epochs = accuracies.shape[:-1], accuracies.shape[-1]
     accuracies = accuracies.reshape(-1, n_epochs)
-    y = accuracies / _ACCURACY_SCALE
-    x = np.broadcast_to(np.arange(1, n_epochs + 1) / n_epochs, y.shape)
-    points = np.stack([x, y], axis=-1)
-
-    control = np.concatenate(
-        [
-            points[:, :1],
-            _interior_least_squares(_bernstein(_chord_parameters(points)), points),
-            points[:, -1:],
-        ],
-        axis=1,
-    )
-    control = _project_monotone(control)
-    t = _solve_x(_power(control[..., 0]), x, _linear_guess(control[..., 0], x))
-    residual = _eval(_power(control[..., 1]), t)[0] - y
-    error = np.sum(residual**2, axis=1)
-    damping = np.full(len(y), _INITIAL_DAMPING)
-    for _ in range(n_corrections):
-        candidate = _project_monotone(_gauss_newton_step(control, t, residual, damping))
-        candidate_t = _solve_x(_power(candidate[..., 0]), x, t)
-        basis = _bernstein(candidate_t)
-        candidate[:, 1:4, 1:] = _interior_least_squares(basis, y[..., None])
-        candidate_residual = (basis @ candidate[..., 1:])[..., 0] - y
-        candidate_error = np.sum(candidate_residual**2, axis=1)
-        better = candidate_error < error
-        control = np.where(better[:, None, None], candidate, control)
-        t = np.where(better[:, None], candidate_t, t)
-        residual = np.where(better[:, None], candidate_residual, residual)
-        error = np.where(better, candidate_error, error)
-        damping = np.clip(np.where(better, damping / 10, damping * 10), *_DAMPING_RANGE)
-
-    control = control * np.array([n_epochs, _ACCURACY_SCALE])
-    control[:, 0] = np.stack([np.ones(len(y)), accuracies[:, 0]], axis=-1)
-    control[:, -1] = np.stack([np.full(len(y), n_epochs), accuracies[:, -1]], axis=-1)
+    n_curves = len(accuracies)
+    # Blocks of curves small enough for the working arrays to stay in cache.
+    block = max(1, _BLOCK_POINTS // n_epochs)
+    control = np.empty((n_curves, _DEGREE + 1, 2))
+    for start in range(0, n_curves, block):
+        y = accuracies[start : start + block] / _ACCURACY_SCALE
+        control[start : start + block] = _fit_normalised(y, n_corrections)
+    control *= np.array([n_epochs, _ACCURACY_SCALE])
+    control[:, 0] = np.stack([np.ones(n_curves), accuracies[:, 0]], axis=-1)
+    control[:, -1] = np.stack([np.full(n_curves, n_epochs), accuracies[:, -1]], axis=-1)
     return control.reshape(*batch_shape, _DEGREE + 1, 2)
 
 
@@ -173,8 +154,9 @@ def sample_bezier(curves: ArrayLike, epochs: int) -> np.ndarray:
             curve is stretched to run from epoch ``1`` to ``L`` whatever length it was fitted on.
 
     Returns:
-        Accuracies of shape ``(..., L)``: the curve's ``y`` where ``x(t) = e``, with ``t`` found
-        by safeguarded Newton steps after projecting the ``x`` control points to be monotone.
+        Accuracies of shape ``(..., L)``: the curve's ``y`` where ``x(t) = e``, with ``t`` from
+        a lookup table refined by safeguarded Newton steps, after projecting the ``x`` control
+        points to be monotone.
         Epoch ``1`` gives ``y_start`` and epoch ``L`` gives ``y_end`` exactly; for ``L = 1``,
         whose only epoch is both, the result is ``y_end``, the accuracy after training.
     """
@@ -190,11 +172,46 @@ def sample_bezier(curves: ArrayLike, epochs: int) -> np.ndarray:
     control = _project_monotone(control_points_from_labels(labels, epochs))
     x_coef = _power(control[..., 0] / epochs)
     targets = np.broadcast_to(np.arange(1, epochs + 1) / epochs, (len(labels), epochs))
-    t = _solve_x(x_coef, targets, _linear_guess(control[..., 0] / epochs, targets))
+    t = _solve_x(x_coef, targets, _initial_parameters(x_coef, targets))
     accuracies = _eval(_power(control[..., 1]), t)[0]
     accuracies[:, 0] = labels[:, 0]
     accuracies[:, -1] = labels[:, 1]
     return accuracies.reshape(*batch_shape, epochs)
+
+
+def _fit_normalised(y: np.ndarray, n_corrections: int) -> np.ndarray:
+    """:func:`fit_bezier` of accuracies ``y`` (n, E) scaled to [0, 1], at ``x = i / E``."""
+    n_epochs = y.shape[1]
+    x = np.broadcast_to(np.arange(1, n_epochs + 1) / n_epochs, y.shape)
+    points = np.stack([x, y], axis=-1)
+    control = np.concatenate(
+        [
+            points[:, :1],
+            _interior_least_squares(_bernstein(_chord_parameters(points)), points),
+            points[:, -1:],
+        ],
+        axis=1,
+    )
+    control = _project_monotone(control)
+    x_coef = _power(control[..., 0])
+    t = _solve_x(x_coef, x, _initial_parameters(x_coef, x))
+    residual = _eval(_power(control[..., 1]), t)[0] - y
+    error = np.sum(residual**2, axis=1)
+    damping = np.full(len(y), _INITIAL_DAMPING)
+    for _ in range(n_corrections):
+        candidate = _project_monotone(_gauss_newton_step(control, t, residual, damping))
+        candidate_t = _solve_x(_power(candidate[..., 0]), x, t)
+        basis = _bernstein(candidate_t)
+        candidate[:, 1:4, 1:] = _interior_least_squares(basis, y[..., None])
+        candidate_residual = (basis @ candidate[..., 1:])[..., 0] - y
+        candidate_error = np.sum(candidate_residual**2, axis=1)
+        better = candidate_error < error
+        control = np.where(better[:, None, None], candidate, control)
+        t = np.where(better[:, None], candidate_t, t)
+        residual = np.where(better[:, None], candidate_residual, residual)
+        error = np.where(better, candidate_error, error)
+        damping = np.clip(np.where(better, damping / 10, damping * 10), *_DAMPING_RANGE)
+    return control
 
 
 def _bernstein(t: np.ndarray) -> np.ndarray:
@@ -205,8 +222,12 @@ def _bernstein(t: np.ndarray) -> np.ndarray:
 
 
 def _power(coordinates: np.ndarray) -> np.ndarray:
-    """Power-basis coefficients ``(n, 5)`` of one coordinate of the curves ``(n, 5)``."""
-    return coordinates @ _TO_POWER.T
+    """Power-basis coefficients ``(n, 5)`` of one coordinate of the curves ``(n, 5)``.
+
+    A per-row product rather than one matrix product, whose rounding depends on the batch size:
+    a curve must fit and sample the same alone as in a batch.
+    """
+    return np.einsum("nk,jk->nj", coordinates, _TO_POWER)
 
 
 def _eval(coef: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -258,11 +279,25 @@ def _project_monotone(control: np.ndarray) -> np.ndarray:
     return projected
 
 
-def _linear_guess(x_control: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Initial ``t`` for :func:`_solve_x`: the targets' position between ``x0`` and ``x4``."""
-    start, span = x_control[:, :1], x_control[:, -1:] - x_control[:, :1]
-    guess = np.divide(targets - start, span, out=np.ones_like(targets), where=span > 0)
-    return np.clip(guess, 0.0, 1.0)
+def _initial_parameters(x_coef: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Initial ``t`` for :func:`_solve_x` from a lookup table of ``x(t)`` on a uniform grid.
+
+    A vectorised binary search over the monotone table finds each target's cell, in which ``t``
+    is interpolated linearly; every row is searched in its own table only.
+    """
+    cells = _LOOKUP_CELLS
+    grid = np.broadcast_to(np.linspace(0.0, 1.0, cells + 1), (len(x_coef), cells + 1))
+    table = _eval(x_coef, grid)[0]
+    cell = np.zeros(targets.shape, dtype=np.int64)
+    step = cells // 2
+    while step:
+        probe = cell + step
+        cell = np.where(np.take_along_axis(table, probe, axis=1) <= targets, probe, cell)
+        step //= 2
+    low = np.take_along_axis(table, cell, axis=1)
+    width = np.take_along_axis(table, cell + 1, axis=1) - low
+    fraction = np.divide(targets - low, width, out=np.zeros_like(width), where=width > 0)
+    return (cell + np.clip(fraction, 0.0, 1.0)) / cells
 
 
 def _solve_x(x_coef: np.ndarray, targets: np.ndarray, start: np.ndarray) -> np.ndarray:
@@ -316,6 +351,7 @@ def _gauss_newton_step(
     ratio = np.divide(y_slope, x_slope, out=np.zeros_like(t), where=x_slope > 0)
     jacobian = np.concatenate([-ratio[..., None] * basis, basis], axis=-1)
     normal = np.swapaxes(jacobian, 1, 2) @ jacobian
+    # The floor keeps the system regular for curves too short to involve an interior point.
     diagonal = np.maximum(np.diagonal(normal, axis1=1, axis2=2), _DAMPING_RANGE[0])
     normal = normal + damping[:, None, None] * diagonal[:, :, None] * np.eye(6)
     gradient = np.swapaxes(jacobian, 1, 2) @ residual[..., None]

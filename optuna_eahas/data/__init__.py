@@ -1,0 +1,1 @@
+"""The default benchmark artifacts shipped with the package (``cifar10``, ``tinyimagenet``)."""

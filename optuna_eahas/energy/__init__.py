@@ -1,0 +1,37 @@
+"""The per-trial energy contract shared by objectives, samplers, pruners and reports."""
+
+from optuna_eahas.energy._contract import ACTS
+from optuna_eahas.energy._contract import BENCHMARK
+from optuna_eahas.energy._contract import CONSTRAINT_PREFIX
+from optuna_eahas.energy._contract import ENERGY_ESTIMATED
+from optuna_eahas.energy._contract import ENERGY_J
+from optuna_eahas.energy._contract import ENERGY_SOURCE
+from optuna_eahas.energy._contract import EPOCHS
+from optuna_eahas.energy._contract import FEASIBLE
+from optuna_eahas.energy._contract import FLOPS
+from optuna_eahas.energy._contract import INFERENCE_ENERGY_J
+from optuna_eahas.energy._contract import INFERENCE_TIME_S
+from optuna_eahas.energy._contract import PARAMS
+from optuna_eahas.energy._contract import SKIPPED_INFEASIBLE
+from optuna_eahas.energy._contract import TIME_S
+from optuna_eahas.energy._contract import consumed_energy
+from optuna_eahas.energy._contract import record
+
+__all__ = [
+    "ACTS",
+    "BENCHMARK",
+    "CONSTRAINT_PREFIX",
+    "ENERGY_ESTIMATED",
+    "ENERGY_J",
+    "ENERGY_SOURCE",
+    "EPOCHS",
+    "FEASIBLE",
+    "FLOPS",
+    "INFERENCE_ENERGY_J",
+    "INFERENCE_TIME_S",
+    "PARAMS",
+    "SKIPPED_INFEASIBLE",
+    "TIME_S",
+    "consumed_energy",
+    "record",
+]

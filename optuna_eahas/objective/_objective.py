@@ -1,0 +1,266 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from typing import Literal
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+
+from optuna_eahas import energy
+from optuna_eahas.benchmark import Benchmark
+from optuna_eahas.space import PARAM_NAMES
+from optuna_eahas.space import SearchSpace
+
+_J_PER_KWH = 3.6e6
+ConstraintMode = Literal["record", "skip", "ignore"]
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    """One trained epoch: EMA test accuracy and the epoch's training energy and time."""
+
+    accuracy: float
+    energy_j: float
+    time_s: float
+
+
+class _SurrogateRun:
+    """Epochs of one configuration answered by the surrogate benchmark.
+
+    Real training (a later mode) yields the same :class:`EpochResult` stream, so the
+    objective's reporting, pruning and energy accounting do not depend on the mode.
+    """
+
+    def __init__(
+        self, benchmark: Benchmark, config: dict[str, Any], *, noise: bool, seed: int | None
+    ):
+        self.result = benchmark.query(config, noise=noise, seed=seed)
+        self.energy_estimated = True
+        self.energy_source = "surrogate"
+
+    def epochs(self) -> Iterator[EpochResult]:
+        r = self.result
+        for accuracy, joules, seconds in zip(
+            r.test_accuracy.tolist(),
+            r.train_energy_j.tolist(),
+            r.train_time_s.tolist(),
+            strict=True,
+        ):
+            yield EpochResult(accuracy, joules, seconds)
+
+    @property
+    def inference_energy_j(self) -> float:
+        return self.result.test_energy_j
+
+    @property
+    def inference_time_s(self) -> float:
+        return self.result.test_time_s
+
+
+class EahasObjective:
+    """An Optuna objective that trains (by default: asks the surrogate about) a configuration
+    of EA-HAS-Bench's joint space. See :func:`eahas_objective` for the options."""
+
+    def __init__(
+        self,
+        benchmark: Benchmark,
+        *,
+        seed: int | None,
+        noise: bool,
+        report_interval: int,
+        constraints: ConstraintMode,
+        multi_objective: bool,
+        search_space: Mapping[str, Any] | None,
+    ) -> None:
+        if report_interval < 1:
+            raise ValueError(f"report_interval must be at least 1, got {report_interval}.")
+        if constraints not in ("record", "skip", "ignore"):
+            raise ValueError(
+                f"constraints must be 'record', 'skip' or 'ignore', got {constraints!r}."
+            )
+        self.benchmark = benchmark
+        self.space: SearchSpace = benchmark.space
+        self.seed = seed
+        self.noise = noise
+        self.report_interval = report_interval
+        self.constraints = constraints
+        self.multi_objective = multi_objective
+        self.distributions, self.fixed = _resolve_search_space(self.space, search_space or {})
+        self._identity = benchmark.identity
+
+    @property
+    def directions(self) -> list[str]:
+        """Study directions matching the returned values."""
+        return ["maximize", "minimize"] if self.multi_objective else ["maximize"]
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        """Suggest the searched parameters and merge the fixed ones; return the configuration."""
+        config = dict(self.fixed)
+        for name, distribution in self.distributions.items():
+            config[name] = _suggest(trial, name, distribution)
+        return self.space.validate(config)
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        config = self.suggest(trial)
+        if self.fixed:
+            trial.set_user_attr("eahas:fixed_params", dict(self.fixed))
+        trial.set_user_attr(energy.BENCHMARK, self._identity)
+        complexity = self.space.complexity(config)
+        trial.set_user_attr(energy.FLOPS, complexity.flops)
+        trial.set_user_attr(energy.PARAMS, complexity.params)
+        trial.set_user_attr(energy.ACTS, complexity.acts)
+        feasible = self._apply_constraints(trial, config)
+        if not feasible and self.constraints == "skip":
+            energy.record(trial, 0.0, seconds=0.0, epochs=0, estimated=True, source="surrogate")
+            trial.set_user_attr(energy.SKIPPED_INFEASIBLE, True)
+            raise optuna.TrialPruned("Configuration breaks the paper's complexity constraints.")
+
+        run = _SurrogateRun(self.benchmark, config, noise=self.noise, seed=self._run_seed(trial))
+        joules = seconds = 0.0
+        accuracy = 0.0
+        last = config["max_epoch"]
+        for epoch, result in enumerate(run.epochs(), start=1):
+            joules += result.energy_j
+            seconds += result.time_s
+            accuracy = result.accuracy
+            if epoch % self.report_interval and epoch != last:
+                continue
+            # Energy is recorded before reporting, so a trial pruned or killed now has paid.
+            energy.record(
+                trial,
+                joules,
+                seconds=seconds,
+                epochs=epoch,
+                estimated=run.energy_estimated,
+                source=run.energy_source,
+            )
+            if self.multi_objective:
+                continue
+            trial.report(accuracy, step=epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"Pruned at epoch {epoch}.")
+        trial.set_user_attr(energy.INFERENCE_ENERGY_J, run.inference_energy_j)
+        trial.set_user_attr(energy.INFERENCE_TIME_S, run.inference_time_s)
+        if self.multi_objective:
+            return accuracy, joules / _J_PER_KWH
+        return accuracy
+
+    def _apply_constraints(self, trial: optuna.Trial, config: dict[str, Any]) -> bool:
+        if self.constraints == "ignore" or self.space.constraints is None:
+            return True
+        values = self.space.constraint_values(config)
+        for name, value in values.items():
+            trial.set_constraint(name, value)
+            trial.set_user_attr(energy.CONSTRAINT_PREFIX + name, value)
+        feasible = all(value <= 0 for value in values.values())
+        trial.set_user_attr(energy.FEASIBLE, feasible)
+        return feasible
+
+    def _run_seed(self, trial: optuna.Trial) -> int | None:
+        if not self.noise:
+            return None
+        entropy = [trial.number] if self.seed is None else [self.seed, trial.number]
+        return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+def _suggest(trial: optuna.Trial, name: str, distribution: BaseDistribution) -> Any:
+    if isinstance(distribution, CategoricalDistribution):
+        return trial.suggest_categorical(name, distribution.choices)
+    if isinstance(distribution, IntDistribution):
+        return trial.suggest_int(
+            name, distribution.low, distribution.high, step=distribution.step, log=distribution.log
+        )
+    if isinstance(distribution, FloatDistribution):
+        return trial.suggest_float(
+            name, distribution.low, distribution.high, step=distribution.step, log=distribution.log
+        )
+    raise TypeError(f"Unsupported distribution for {name!r}: {distribution!r}.")
+
+
+def _resolve_search_space(
+    space: SearchSpace, overrides: Mapping[str, Any]
+) -> tuple[dict[str, BaseDistribution], dict[str, Any]]:
+    """Split user overrides into narrowed distributions and fixed values, checking both.
+
+    A distribution narrows a parameter and must stay inside the space (its bounds or choices
+    are validated); any other value fixes the parameter.
+    """
+    full = space.distributions
+    distributions: dict[str, BaseDistribution] = {}
+    fixed: dict[str, Any] = {}
+    for name, override in overrides.items():
+        if isinstance(override, BaseDistribution):
+            _check_inside(space, name, override)
+            distributions[name] = override
+        else:
+            fixed[name] = space.validate_value(name, override)
+    for name in PARAM_NAMES:
+        if name not in fixed and name not in distributions:
+            distributions[name] = full[name]
+    return distributions, fixed
+
+
+def _check_inside(space: SearchSpace, name: str, distribution: BaseDistribution) -> None:
+    if isinstance(distribution, CategoricalDistribution):
+        values = list(distribution.choices)
+    elif isinstance(distribution, (IntDistribution, FloatDistribution)):
+        values = [distribution.low, distribution.high]
+    else:
+        raise TypeError(f"Unsupported distribution for {name!r}: {distribution!r}.")
+    for value in values:
+        space.validate_value(name, value)
+
+
+def eahas_objective(
+    dataset: str = "cifar10",
+    *,
+    benchmark: Benchmark | None = None,
+    seed: int | None = None,
+    noise: bool = False,
+    report_interval: int = 1,
+    constraints: ConstraintMode = "record",
+    multi_objective: bool = False,
+    search_space: Mapping[str, Any] | None = None,
+) -> EahasObjective:
+    """An objective for ``study.optimize`` that searches EA-HAS-Bench's joint space.
+
+    It suggests the ten parameters, reports the EMA test accuracy after every
+    ``report_interval`` epochs (so Optuna's pruners work), and records in user attributes the
+    energy and time consumed so far (``optuna_eahas.energy``): a trial pruned at epoch 12 has
+    paid for 12 epochs. Returns the final test accuracy (maximise it).
+
+    Args:
+        dataset: ``"cifar10"`` or ``"tinyimagenet"``: loads the default benchmark.
+        benchmark: A loaded :class:`Benchmark` (overrides ``dataset``).
+        seed: With ``noise``, makes each trial's simulated run reproducible.
+        noise: :obj:`False` answers the surrogate's mean curve; :obj:`True` a realistic single
+            run (per-epoch noise, one ensemble member).
+        report_interval: Report every this many epochs (and at the last).
+        constraints: ``"record"`` sets the paper's CIFAR-10 complexity constraints with
+            ``trial.set_constraint`` (and mirrors them in user attributes for
+            optuna-dashboard); ``"skip"`` also prunes infeasible configurations at zero energy
+            instead of evaluating them; ``"ignore"`` does neither.
+        multi_objective: Return ``(accuracy, training energy in kWh)`` for multi-objective
+            samplers (directions ``["maximize", "minimize"]``). Optuna cannot prune
+            multi-objective studies, so nothing is reported then; energy is still recorded.
+        search_space: Narrow or fix parameters: a distribution narrows one (it must lie inside
+            the space), any other value fixes it. For example, search only the hyperparameters
+            of a fixed architecture by fixing ``depth``, ``w0``, ``wa``, ``wm``, ``group_width``.
+    """
+    bench = benchmark if benchmark is not None else Benchmark.load(dataset)
+    return EahasObjective(
+        bench,
+        seed=seed,
+        noise=noise,
+        report_interval=report_interval,
+        constraints=constraints,
+        multi_objective=multi_objective,
+        search_space=search_space,
+    )
