@@ -28,9 +28,8 @@ def main() -> None:
             print("| fact | target | simulated | holds | source |")
             print("|---|---|---|---|---|")
             for c in checks:
-                print(
-                    f"| {c.name} | {c.target} | {c.value:.4g} | {'yes' if c.passed else 'NO'} | {c.source} |"
-                )
+                holds = "yes" if c.passed else "NO"
+                print(f"| {c.name} | {c.target} | {c.value:.4g} | {holds} | {c.source} |")
         else:
             for c in checks:
                 print(c.row())

@@ -7,6 +7,9 @@ from collections.abc import Sequence
 import sys
 
 from optuna_eahas.cli import _fit
+from optuna_eahas.cli import _info
+from optuna_eahas.cli import _query
+from optuna_eahas.cli import _run
 from optuna_eahas.cli import _simulate
 
 
@@ -21,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _simulate.add_parser(subparsers)
     _fit.add_parser(subparsers)
+    _run.add_parser(subparsers)
+    _query.add_parser(subparsers)
+    _info.add_parser(subparsers)
     return parser
 
 
