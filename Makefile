@@ -16,10 +16,11 @@ $(BIN)/eahas: setup.cfg pyproject.toml
 
 setup: $(BIN)/eahas
 
+# The main job: a 200-trial energy-aware search on the default CIFAR-10 benchmark, stored in
+# out/eahas.db (running it again continues the same study).
 run: setup
 	mkdir -p out
-	$(BIN)/eahas simulate --dataset cifar10 --n 20000 --seed 0 -o out/cifar10-records.jsonl.gz
-	$(BIN)/python benchmarks/calibration.py
+	$(BIN)/eahas run --dataset cifar10 --n-trials 200 --seed 0 --storage sqlite:///out/eahas.db
 
 lint: setup
 	$(BIN)/ruff check .

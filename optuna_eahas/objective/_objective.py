@@ -123,6 +123,14 @@ class EahasObjective:
             raise optuna.TrialPruned("Configuration breaks the paper's complexity constraints.")
 
         run = _SurrogateRun(self.benchmark, config, noise=self.noise, seed=self._run_seed(trial))
+        energy.record(
+            trial,
+            0.0,
+            seconds=0.0,
+            epochs=0,
+            estimated=run.energy_estimated,
+            source=run.energy_source,
+        )
         joules = seconds = 0.0
         accuracy = 0.0
         last = config["max_epoch"]
@@ -133,14 +141,10 @@ class EahasObjective:
             if epoch % self.report_interval and epoch != last:
                 continue
             # Energy is recorded before reporting, so a trial pruned or killed now has paid.
-            energy.record(
-                trial,
-                joules,
-                seconds=seconds,
-                epochs=epoch,
-                estimated=run.energy_estimated,
-                source=run.energy_source,
-            )
+            # The flags were written once above; each report updates only the running totals.
+            trial.set_user_attr(energy.ENERGY_J, joules)
+            trial.set_user_attr(energy.TIME_S, seconds)
+            trial.set_user_attr(energy.EPOCHS, epoch)
             if self.multi_objective:
                 continue
             trial.report(accuracy, step=epoch)
