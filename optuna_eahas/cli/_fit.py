@@ -3,6 +3,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> None:
     steps.close()
     fitted.save(args.output, data_card=surrogate_data_card(fitted), overwrite=args.overwrite)
     metrics = fitted.metrics
-    curve_models = {
+    curve_models: dict[str, Any] = {
         name: metrics[name] for name in ("bcs", "svd_lightgbm", "pow3") if name in metrics
     }
     print(format_report_table(curve_models))

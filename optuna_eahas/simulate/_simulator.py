@@ -107,7 +107,13 @@ class ReferenceSimulator:
                         "acts": int(complexity.acts[i]),
                     },
                     provenance=provenance,
-                    **arrays,
+                    test_accuracy=arrays["test_accuracy"],
+                    train_accuracy=arrays["train_accuracy"],
+                    train_loss=arrays["train_loss"],
+                    train_energy_j=arrays["train_energy_j"],
+                    train_time_s=arrays["train_time_s"],
+                    test_energy_j=arrays["test_energy_j"],
+                    test_time_s=arrays["test_time_s"],
                 )
 
     def _noisy_run(

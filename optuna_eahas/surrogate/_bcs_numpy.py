@@ -153,7 +153,7 @@ class BCSEnsemble:
             raise ValueError(f"arch.weight has {arch_in} inputs, but arch_dim is {arch_dim}.")
         n_features = arch_in + hp_in
         previous = encoder_width + hp_encoder_width
-        expected = {
+        expected: dict[str, tuple[int, ...]] = {
             "input.shift": (n_features,),
             "input.scale": (n_features,),
             "arch.bias": (encoder_width,),

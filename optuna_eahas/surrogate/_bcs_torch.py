@@ -74,6 +74,9 @@ class BCSHyperparameters:
 
 
 class _Standardize(torch.nn.Module):
+    shift: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(self, n_features: int) -> None:
         super().__init__()
         self.register_buffer("shift", torch.zeros(n_features))
