@@ -274,3 +274,16 @@ def test_hand_checked_stages_of_equal_adjusted_width() -> None:
     assert cx.flops == 884736 + 8389704 + 6817872 + 2754640 + 3 * 1706064 + 13000 == 23978144
     assert cx.params == 928 + 28232 + 29136 + 33360 + 3 * 29136 + 13000 == 192064
     assert cx.acts == 32768 + 114760 + 49232 + 28752 + 3 * 12368 + 200 == 262816
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "tinyimagenet"])
+def test_batch_equals_rows_at_every_depth(dataset: str) -> None:
+    # All blocks are computed at once and masked; rows of every depth must not see each other.
+    space = SearchSpace(dataset)
+    configs = space.sample(600, seed=13)
+    assert {c["depth"] for c in configs} == set(range(6, 16))
+    batch = space.batch_complexity(space.columns(configs))
+    for i in range(0, 600, 7):
+        assert batch.item(i) == space.complexity(configs[i])
+        expected = regnet_reference(configs[i], space.stem_width, space.num_classes)
+        assert batch.item(i).to_dict() == expected

@@ -110,6 +110,18 @@ def _adjust_compatibility(
     return adjusted, groups
 
 
+def _side_table(size: int, stride: int) -> np.ndarray:
+    """Feature-map side after ``k`` strided stages, for ``k = 0 .. _MAX_DEPTH``.
+
+    A convolution of stride ``s`` (padding ``k // 2``) maps side ``h`` to ``(h - 1) // s + 1``;
+    a table lets every block look up its input and output side at once.
+    """
+    sides = [size]
+    for _ in range(_MAX_DEPTH):
+        sides.append((sides[-1] - 1) // stride + 1)
+    return np.array(sides, dtype=np.int64)
+
+
 def batch_complexity(
     *,
     depth: np.ndarray,
@@ -126,60 +138,70 @@ def batch_complexity(
     Follows pycls's ``AnyNet.complexity`` for EA-HAS-Bench's model: ``res_stem_cifar`` (3x3
     convolution, stride 1), residual bottleneck blocks with grouped 3x3 convolutions and
     squeeze-excitation, stride 2 at the first block of each stage, and a linear head.
+    Every block's terms are computed at once on ``(n, _MAX_DEPTH)`` arrays and summed over the
+    blocks each configuration has.
     """
     depth = np.asarray(depth, dtype=np.int64)
     w0 = np.asarray(w0, dtype=np.float64)
     wa = np.asarray(wa, dtype=np.float64)
     wm = np.asarray(wm, dtype=np.float64)
     group_width = np.asarray(group_width, dtype=np.int64)
-    n = len(depth)
 
     widths, stages, valid = _block_widths(depth, w0, wa, wm, settings.width_quantum)
     widths, groups = _adjust_compatibility(widths, group_width)
 
     size = settings.image_size
-    flops = np.full(n, 9 * 3 * stem_width * size * size, dtype=np.int64)
-    params = np.full(n, 9 * 3 * stem_width + 2 * stem_width, dtype=np.int64)
-    acts = np.full(n, stem_width * size * size, dtype=np.int64)
+    # A block's input is the previous block's output, or the stem's for the first block.
+    width_in = np.empty_like(widths)
+    width_in[:, 0] = stem_width
+    width_in[:, 1:] = widths[:, :-1]
+    first_of_stage = np.empty_like(valid)
+    first_of_stage[:, 0] = True
+    first_of_stage[:, 1:] = stages[:, 1:] != stages[:, :-1]
+    strided = first_of_stage & (settings.stage_stride != 1)
+    sides = _side_table(size, settings.stage_stride)
+    strided_so_far = np.cumsum(strided, axis=1)
+    side_out = sides[strided_so_far]
+    side_in = sides[strided_so_far - strided]
+    area_in, area_out = side_in * side_in, side_out * side_out
+    width_se = np.round(width_in * settings.se_ratio).astype(np.int64)
 
-    width_in = np.full(n, stem_width, dtype=np.int64)
-    side_in = np.full(n, size, dtype=np.int64)
-    for block in range(_MAX_DEPTH):
-        mask = valid[:, block]
-        width_out = widths[:, block]
-        first_of_stage = (block == 0) | (stages[:, block] != stages[:, max(block - 1, 0)])
-        stride = np.where(first_of_stage, settings.stage_stride, 1)
-        side_out = (side_in - 1) // stride + 1
-        area_in, area_out = side_in * side_in, side_out * side_out
-        width_se = np.round(width_in * settings.se_ratio).astype(np.int64)
-        group = groups[:, block]
+    has_projection = (width_in != widths) | strided
+    in_out = width_in * widths
+    out_out = widths * widths
+    # Projection shortcut, 1x1 reduction, grouped 3x3, squeeze-excitation (two biased 1x1 on
+    # 1x1 maps), 1x1 expansion; BatchNorm adds two parameters per output channel of each.
+    se_terms = 2 * widths * width_se + width_se + widths
+    block_flops = (
+        has_projection * (in_out * area_out)
+        + in_out * area_in
+        + 9 * widths * groups * area_out
+        + se_terms
+        + out_out * area_out
+    )
+    block_params = (
+        has_projection * (in_out + 2 * widths)
+        + in_out
+        + 9 * widths * groups
+        + se_terms
+        + out_out
+        + 6 * widths
+    )
+    block_acts = (
+        has_projection * (widths * area_out)
+        + widths * area_in
+        + 2 * widths * area_out
+        + width_se
+        + widths
+    )
 
-        has_projection = (width_in != width_out) | (stride != 1)
-        block_flops = np.where(has_projection, width_in * width_out * area_out, 0)
-        block_params = np.where(has_projection, width_in * width_out + 2 * width_out, 0)
-        block_acts = np.where(has_projection, width_out * area_out, 0)
-        # 1x1 reduction, grouped 3x3, squeeze-excitation (two biased 1x1 on 1x1 maps), 1x1.
-        block_flops = block_flops + width_in * width_out * area_in
-        block_flops = block_flops + 9 * width_out * group * area_out
-        block_flops = block_flops + 2 * width_out * width_se + width_se + width_out
-        block_flops = block_flops + width_out * width_out * area_out
-        block_params = block_params + width_in * width_out + 2 * width_out
-        block_params = block_params + 9 * width_out * group + 2 * width_out
-        block_params = block_params + 2 * width_out * width_se + width_se + width_out
-        block_params = block_params + width_out * width_out + 2 * width_out
-        block_acts = block_acts + width_out * area_in + width_out * area_out
-        block_acts = block_acts + width_se + width_out + width_out * area_out
-
-        flops += np.where(mask, block_flops, 0)
-        params += np.where(mask, block_params, 0)
-        acts += np.where(mask, block_acts, 0)
-        width_in = np.where(mask, width_out, width_in)
-        side_in = np.where(mask, side_out, side_in)
-
-    flops += width_in * num_classes + num_classes
-    params += width_in * num_classes + num_classes
-    acts += num_classes
-    num_stages = stages[np.arange(n), depth - 1] + 1
+    last = (depth - 1)[:, None]
+    width_last = np.take_along_axis(widths, last, axis=1)[:, 0]
+    head = width_last * num_classes + num_classes
+    flops = 9 * 3 * stem_width * size * size + np.sum(block_flops * valid, axis=1) + head
+    params = 9 * 3 * stem_width + 2 * stem_width + np.sum(block_params * valid, axis=1) + head
+    acts = stem_width * size * size + np.sum(block_acts * valid, axis=1) + num_classes
+    num_stages = np.take_along_axis(stages, last, axis=1)[:, 0] + 1
     return BatchComplexity(
         flops=flops,
         params=params,

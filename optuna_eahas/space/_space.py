@@ -309,30 +309,50 @@ class SearchSpace:
         hyperparameters, as float32 rows.
         """
         n = len(columns["depth"])
-        out = np.zeros((n, self.encoding_size), dtype=np.float32)
         bounds = {"depth": (6, 15), "group_width": (1, 32)}
         for name, dim in self._numeric.items():
             bounds[name] = (dim.low, dim.high)
+        low, high = np.array([bounds[name] for name in ARCHITECTURE_PARAMS], dtype=np.float64).T
+        architecture = np.empty((n, len(ARCHITECTURE_PARAMS)), dtype=np.float64)
         for i, name in enumerate(ARCHITECTURE_PARAMS):
-            low, high = bounds[name]
-            out[:, i] = (np.asarray(columns[name], dtype=np.float64) - low) / (high - low)
-        offset = len(ARCHITECTURE_PARAMS)
-        for name in HYPERPARAMETER_PARAMS:
-            choices = _CHOICES[name]
-            index = _choice_index(np.asarray(columns[name]), choices, name)
-            out[np.arange(n), offset + index] = 1.0
-            offset += len(choices)
+            architecture[:, i] = columns[name]
+        out = np.zeros((n, self.encoding_size), dtype=np.float32)
+        out[:, : len(ARCHITECTURE_PARAMS)] = (architecture - low) / (high - low)
+        hot = np.empty((n, len(HYPERPARAMETER_PARAMS)), dtype=np.int64)
+        for i, name in enumerate(HYPERPARAMETER_PARAMS):
+            hot[:, i] = _choice_index(np.asarray(columns[name]), _CHOICES[name], name)
+        out[np.arange(n)[:, None], hot + _ONE_HOT_OFFSETS] = 1.0
         return out
 
 
+# Batches up to this size are looked up value by value in a dictionary (see _choice_index).
+_DICT_LOOKUP_MAX = 64
+_CHOICE_INDEX = {name: {c: i for i, c in enumerate(cs)} for name, cs in _CHOICES.items()}
+_SORTED_CHOICES = {name: np.array(sorted(cs)) for name, cs in _CHOICES.items()}
+_SORTED_ORDER = {name: np.argsort(np.array(cs), kind="stable") for name, cs in _CHOICES.items()}
+# Column of each hyperparameter's first one-hot entry in the encoding.
+_ONE_HOT_OFFSETS = len(ARCHITECTURE_PARAMS) + np.cumsum(
+    [0, *(len(_CHOICES[name]) for name in HYPERPARAMETER_PARAMS[:-1])]
+)
+
+
 def _choice_index(values: np.ndarray, choices: tuple[Any, ...], name: str) -> np.ndarray:
-    index = np.full(len(values), -1, dtype=np.int64)
-    for i, choice in enumerate(choices):
-        if isinstance(choice, str):
-            index[values == choice] = i
-        else:
-            index[np.isclose(values.astype(np.float64), choice)] = i
-    if (index < 0).any():
-        bad = values[np.flatnonzero(index < 0)[0]]
-        raise InvalidParameterError(name, f"Invalid value {bad!r} for {name!r}.")
-    return index
+    """Index into ``choices`` of each value, which must equal a choice exactly.
+
+    Values are canonical (validated or sampled), so exact lookups suffice: a dictionary for
+    small batches and object arrays, and for large ones a binary search over the sorted
+    choices followed by an equality check, which avoids a Python loop over the rows.
+    """
+    if len(values) > _DICT_LOOKUP_MAX and values.dtype != object:
+        ordered = _SORTED_CHOICES[name]
+        if (values.dtype.kind in "US") == (ordered.dtype.kind in "US"):
+            position = np.minimum(np.searchsorted(ordered, values), len(choices) - 1)
+            wrong = ordered[position] != values
+            if not wrong.any():
+                return _SORTED_ORDER[name][position]
+    lookup = _CHOICE_INDEX[name]
+    try:
+        return np.array([lookup[value] for value in values.tolist()], dtype=np.int64)
+    except KeyError as error:
+        bad = error.args[0]
+        raise InvalidParameterError(name, f"Invalid value {bad!r} for {name!r}.") from None

@@ -135,8 +135,8 @@ class Surrogate:
                 gives one realistic run: a random ensemble member plus per-epoch noise.
             seed: Seeds the noise; the same seed gives the same run.
         """
-        lengths = np.unique(np.asarray(columns["max_epoch"]))
         if max_epoch is None:
+            lengths = np.unique(np.asarray(columns["max_epoch"]))
             if len(lengths) != 1:
                 raise ValueError("Configurations have different max_epoch; pass max_epoch.")
             max_epoch = int(lengths[0])
