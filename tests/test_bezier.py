@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 
+from optuna_eahas.surrogate import _bezier
 from optuna_eahas.surrogate import bezier_labels
 from optuna_eahas.surrogate import control_points_from_labels
 from optuna_eahas.surrogate import fit_bezier
@@ -229,3 +230,58 @@ def test_invalid_inputs() -> None:
 def test_surrogate_does_not_import_torch() -> None:
     code = "import sys, optuna_eahas.surrogate; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("length", [2, 3, 7, 50, 200, 1000])
+def test_sample_agrees_with_exact_solver(length: int) -> None:
+    # The sampling path may solve x(t) = e its own way; it must land within 1e-6 epochs of the
+    # safeguarded solver's t, i.e. within 1e-6 epochs times the local slope dy/dx in accuracy.
+    rng = np.random.default_rng(8)
+    labels = np.vstack([SHAPES, _random_labels(rng, 300)])
+    wild = rng.uniform(-0.2, 1.2, (300, 8))
+    wild[:, [0, 1, 3, 5, 7]] *= 100.0
+    labels = np.vstack([labels, wild])
+    labels[:5, 2::2] = [[0.8, 0.2, 0.5], [-0.3, 0.4, 1.7], [0.0, 0.0, 0.0], [1, 1, 1], [0, 0, 1]]
+    control = _project_monotone(control_points_from_labels(labels, length))
+    x_coef, y_coef = _power(control[..., 0] / length), _power(control[..., 1])
+    targets = np.broadcast_to(np.arange(1, length + 1) / length, (len(labels), length))
+    t = _solve_x(x_coef, targets, _initial_parameters(x_coef, targets))
+    expected, y_slope = _eval(y_coef, t)
+    expected[:, 0], expected[:, -1] = labels[:, 0], labels[:, 1]
+    x_slope = _eval(x_coef, t)[1] * length  # Epochs per unit t.
+    tolerance = 1e-6 * np.abs(y_slope) / np.maximum(x_slope, 1e-300) + 1e-9
+    error = np.abs(sample_bezier(labels, length) - expected)
+    assert np.all(error <= tolerance), np.max(error - tolerance)
+
+
+@pytest.mark.parametrize("newton_steps", [1, 2])
+def test_sample_fallback_solves_x_exactly(
+    monkeypatch: pytest.MonkeyPatch, newton_steps: int
+) -> None:
+    # With one Newton step most targets fail the acceptance bound and go to the safeguarded
+    # solver; either way every x(t) = e must hold to the solver's tolerance, and a row must
+    # sample bitwise the same alone as in a batch.
+    monkeypatch.setattr(_bezier, "_SAMPLE_NEWTON_STEPS", newton_steps)
+    length = 200
+    rng = np.random.default_rng(9)
+    labels = np.vstack([SHAPES, _random_labels(rng, 50), rng.uniform(-0.2, 1.2, (50, 8))])
+    labels[:5, 2::2] = [[0.8, 0.2, 0.5], [-0.3, 0.4, 1.7], [0.0, 0.0, 0.0], [1, 1, 1], [0, 0, 1]]
+    solved = []
+    solve_x = _bezier._solve_x
+
+    def spy(x_coef: np.ndarray, targets: np.ndarray, start: np.ndarray) -> np.ndarray:
+        t = solve_x(x_coef, targets, start)
+        solved.append(np.abs(_eval(x_coef, t)[0] - targets))
+        return t
+
+    monkeypatch.setattr(_bezier, "_solve_x", spy)
+    samples = sample_bezier(labels, length)
+    assert solved and np.concatenate(solved).max() <= _bezier._X_TOL
+    rows = np.stack([sample_bezier(row, length) for row in labels])
+    np.testing.assert_array_equal(samples, rows)
+    # The accepted targets satisfy x(t) = e as well: the accuracies match the exact solver's.
+    control = _project_monotone(control_points_from_labels(labels, length))
+    x_coef, y_coef = _power(control[..., 0] / length), _power(control[..., 1])
+    targets = np.broadcast_to(np.arange(1, length + 1) / length, (len(labels), length))
+    expected = _eval(y_coef, _solve_x(x_coef, targets, _initial_parameters(x_coef, targets)))[0]
+    np.testing.assert_allclose(samples[:, 1:-1], expected[:, 1:-1], rtol=0, atol=1e-6)

@@ -91,6 +91,9 @@ def _assert_matches(booster, X: np.ndarray, n_single: int = 25) -> TreeEnsemble:
     got = ensemble.predict(X)
     assert got.shape == expected.shape and got.dtype == np.float64
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12 * scale)
+    # Batches of trees with up to 64 leaves use leaf bit vectors; walking must agree.
+    if ensemble._bits is not None:
+        np.testing.assert_array_equal(_walked(ensemble, X), got)
     # The single-row path, with either way of walking (chosen per model from its size).
     chosen = ensemble._row_next_table
     for next_table in (True, False):
@@ -106,6 +109,16 @@ def _assert_matches(booster, X: np.ndarray, n_single: int = 25) -> TreeEnsemble:
     return ensemble
 
 
+def _walked(ensemble: TreeEnsemble, X: np.ndarray) -> np.ndarray:
+    """``ensemble.predict(X)`` by walking the trees, even if they are small enough for bits."""
+    bits = ensemble._bits
+    ensemble._bits = None
+    try:
+        return ensemble.predict(X)
+    finally:
+        ensemble._bits = bits
+
+
 def _held_out(text: str, seed: int) -> np.ndarray:
     X_new, _ = _data(seed, n=1200)
     return np.vstack([X_new, _rows_on_thresholds(text, X_new, seed)])
@@ -117,6 +130,7 @@ def _held_out(text: str, seed: int) -> np.ndarray:
         ({"num_leaves": 7}, 50),
         ({"num_leaves": 31, "max_depth": 4}, 100),
         ({"num_leaves": 63, "min_data_in_leaf": 2, "learning_rate": 0.05}, 300),
+        ({"num_leaves": 100, "min_data_in_leaf": 2}, 40),  # too many leaves for bits: walked
         ({"num_leaves": 15, "min_data_in_leaf": 60}, 200),
         ({"num_leaves": 2}, 300),
         (
@@ -140,6 +154,10 @@ def test_matches_lightgbm(params: dict, rounds: int) -> None:
     ensemble = _assert_matches(booster, X_test)
     assert ensemble.n_trees == booster.num_trees() == rounds
     assert ensemble.n_features == N_FEATURES
+    max_leaves = max(
+        int(n) for n in re.findall(r"^num_leaves=(\d+)$", booster.model_to_string(), re.M)
+    )
+    assert (ensemble._bits is None) == (max_leaves > 64)
 
 
 def test_constant_feature() -> None:
@@ -161,20 +179,23 @@ def test_exactly_lightgbm_summation() -> None:
     ensemble = TreeEnsemble.from_lightgbm_text(booster.model_to_string())
     expected = booster.predict(X_test)
     assert np.array_equal(ensemble.predict(X_test), expected)
+    assert np.array_equal(_walked(ensemble, X_test), expected)
     assert all(ensemble.predict_one(X_test[i]) == expected[i] for i in range(50))
 
 
-def test_chunking_and_batch_sizes(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("num_leaves", [15, 80])  # leaf bit vectors, walking
+def test_chunking_and_batch_sizes(monkeypatch: pytest.MonkeyPatch, num_leaves: int) -> None:
     X, y = _data(7)
-    booster = _train({"num_leaves": 15}, X, y, 60)
+    booster = _train({"num_leaves": num_leaves, "min_data_in_leaf": 2}, X, y, 60)
     ensemble = TreeEnsemble.from_lightgbm_text(booster.model_to_string())
+    assert (ensemble._bits is None) == (num_leaves > 64)
     X_test, _ = _data(8, n=700)
     expected = booster.predict(X_test)
     full = ensemble.predict(X_test)
     np.testing.assert_allclose(full, expected, rtol=1e-9)
     # Chunks of 16 rows: many chunks, then tails of every length (down to one row).
     monkeypatch.setattr(_trees, "_CHUNK_ENTRIES", 1)
-    for n in (0, 1, 2, 15, 16, 17, 33, 100, 700):
+    for n in (0, 1, 2, 7, 8, 9, 15, 16, 17, 33, 100, 700):
         np.testing.assert_array_equal(ensemble.predict(X_test[:n]), full[:n])
     assert ensemble.predict(X_test[:0]).shape == (0,)
 

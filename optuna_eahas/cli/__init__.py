@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Sequence
 import sys
 
+from optuna_eahas.cli import _collect
 from optuna_eahas.cli import _fit
 from optuna_eahas.cli import _info
 from optuna_eahas.cli import _query
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _simulate.add_parser(subparsers)
     _fit.add_parser(subparsers)
+    _collect.add_parser(subparsers)
     _run.add_parser(subparsers)
     _query.add_parser(subparsers)
     _info.add_parser(subparsers)

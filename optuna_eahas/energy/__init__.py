@@ -16,12 +16,20 @@ from optuna_eahas.energy._contract import SKIPPED_INFEASIBLE
 from optuna_eahas.energy._contract import TIME_S
 from optuna_eahas.energy._contract import consumed_energy
 from optuna_eahas.energy._contract import record
+from optuna_eahas.energy._estimate import EstimatedMeter
+from optuna_eahas.energy._measurement import EnergyMeter
+from optuna_eahas.energy._measurement import Measurement
+from optuna_eahas.energy._measurement import MeterUnavailable
+from optuna_eahas.energy._nvml import NVMLMeter
+from optuna_eahas.energy._select import default_meter
 
 __all__ = [
     "ACTS",
     "BENCHMARK",
     "CONSTRAINT_PREFIX",
     "ENERGY_ESTIMATED",
+    "EnergyMeter",
+    "EstimatedMeter",
     "ENERGY_J",
     "ENERGY_SOURCE",
     "EPOCHS",
@@ -29,9 +37,13 @@ __all__ = [
     "FLOPS",
     "INFERENCE_ENERGY_J",
     "INFERENCE_TIME_S",
+    "Measurement",
+    "MeterUnavailable",
+    "NVMLMeter",
     "PARAMS",
     "SKIPPED_INFEASIBLE",
     "TIME_S",
     "consumed_energy",
+    "default_meter",
     "record",
 ]

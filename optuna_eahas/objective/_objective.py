@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from collections.abc import Mapping
+import contextlib
 from dataclasses import dataclass
+import os
+from typing import TYPE_CHECKING
 from typing import Any
 from typing import Literal
 
@@ -18,8 +21,14 @@ from optuna_eahas.benchmark import Benchmark
 from optuna_eahas.space import PARAM_NAMES
 from optuna_eahas.space import SearchSpace
 
+if TYPE_CHECKING:
+    import torch
+
+    from optuna_eahas.train._data import ImageDataset
+
 _J_PER_KWH = 3.6e6
 ConstraintMode = Literal["record", "skip", "ignore"]
+Mode = Literal["surrogate", "train"]
 
 
 @dataclass(frozen=True)
@@ -34,8 +43,9 @@ class EpochResult:
 class _SurrogateRun:
     """Epochs of one configuration answered by the surrogate benchmark.
 
-    Real training (a later mode) yields the same :class:`EpochResult` stream, so the
-    objective's reporting, pruning and energy accounting do not depend on the mode.
+    Real training (``optuna_eahas.train.TrainingRun``) yields the same :class:`EpochResult`
+    stream, so the objective's reporting, pruning and energy accounting do not depend on the
+    mode.
     """
 
     def __init__(
@@ -66,11 +76,15 @@ class _SurrogateRun:
 
 class EahasObjective:
     """An Optuna objective that trains (by default: asks the surrogate about) a configuration
-    of EA-HAS-Bench's joint space. See :func:`eahas_objective` for the options."""
+    of EA-HAS-Bench's joint space. See :func:`eahas_objective` for the options.
+
+    With ``mode="train"``, ``benchmark`` is :obj:`None` and ``training`` holds the keyword
+    arguments of ``optuna_eahas.train.TrainingRun`` (``dataset`` and ``data_dir`` at least).
+    """
 
     def __init__(
         self,
-        benchmark: Benchmark,
+        benchmark: Benchmark | None,
         *,
         seed: int | None,
         noise: bool,
@@ -78,7 +92,13 @@ class EahasObjective:
         constraints: ConstraintMode,
         multi_objective: bool,
         search_space: Mapping[str, Any] | None,
+        mode: Mode = "surrogate",
+        training: Mapping[str, Any] | None = None,
     ) -> None:
+        if mode not in ("surrogate", "train"):
+            raise ValueError(f"mode must be 'surrogate' or 'train', got {mode!r}.")
+        if (mode == "train") != (benchmark is None) or (mode == "train") != (training is not None):
+            raise ValueError("mode='train' takes training options and no benchmark.")
         if report_interval < 1:
             raise ValueError(f"report_interval must be at least 1, got {report_interval}.")
         if constraints not in ("record", "skip", "ignore"):
@@ -86,14 +106,20 @@ class EahasObjective:
                 f"constraints must be 'record', 'skip' or 'ignore', got {constraints!r}."
             )
         self.benchmark = benchmark
-        self.space: SearchSpace = benchmark.space
+        self.mode = mode
+        self.training = dict(training or {})
+        self.space: SearchSpace = (
+            benchmark.space if benchmark is not None else SearchSpace(self.training["dataset"])
+        )
         self.seed = seed
         self.noise = noise
         self.report_interval = report_interval
         self.constraints = constraints
         self.multi_objective = multi_objective
         self.distributions, self.fixed = _resolve_search_space(self.space, search_space or {})
-        self._identity = benchmark.identity
+        self._identity = (
+            benchmark.identity if benchmark is not None else _training_identity(self.training)
+        )
 
     @property
     def directions(self) -> list[str]:
@@ -122,7 +148,7 @@ class EahasObjective:
             trial.set_user_attr(energy.SKIPPED_INFEASIBLE, True)
             raise optuna.TrialPruned("Configuration breaks the paper's complexity constraints.")
 
-        run = _SurrogateRun(self.benchmark, config, noise=self.noise, seed=self._run_seed(trial))
+        run = self._run(trial, config)
         energy.record(
             trial,
             0.0,
@@ -133,28 +159,43 @@ class EahasObjective:
         )
         joules = seconds = 0.0
         accuracy = 0.0
-        last = config["max_epoch"]
-        for epoch, result in enumerate(run.epochs(), start=1):
-            joules += result.energy_j
-            seconds += result.time_s
-            accuracy = result.accuracy
-            if epoch % self.report_interval and epoch != last:
-                continue
-            # Energy is recorded before reporting, so a trial pruned or killed now has paid.
-            # The flags were written once above; each report updates only the running totals.
-            trial.set_user_attr(energy.ENERGY_J, joules)
-            trial.set_user_attr(energy.TIME_S, seconds)
-            trial.set_user_attr(energy.EPOCHS, epoch)
-            if self.multi_objective:
-                continue
-            trial.report(accuracy, step=epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"Pruned at epoch {epoch}.")
+        last = min(config["max_epoch"], self.training.get("epochs") or config["max_epoch"])
+        flags = (run.energy_estimated, run.energy_source)
+        with contextlib.closing(run.epochs()) as results:
+            for epoch, result in enumerate(results, start=1):
+                joules += result.energy_j
+                seconds += result.time_s
+                accuracy = result.accuracy
+                if epoch % self.report_interval and epoch != last:
+                    continue
+                # Energy is recorded before reporting, so a trial pruned or killed now has paid.
+                # The flags were written above; a report rewrites them only when they change.
+                trial.set_user_attr(energy.ENERGY_J, joules)
+                trial.set_user_attr(energy.TIME_S, seconds)
+                trial.set_user_attr(energy.EPOCHS, epoch)
+                if (run.energy_estimated, run.energy_source) != flags:
+                    # A meter may fall back to an estimate mid-run (real training only).
+                    flags = (run.energy_estimated, run.energy_source)
+                    trial.set_user_attr(energy.ENERGY_ESTIMATED, flags[0])
+                    trial.set_user_attr(energy.ENERGY_SOURCE, flags[1])
+                if self.multi_objective:
+                    continue
+                trial.report(accuracy, step=epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"Pruned at epoch {epoch}.")
         trial.set_user_attr(energy.INFERENCE_ENERGY_J, run.inference_energy_j)
         trial.set_user_attr(energy.INFERENCE_TIME_S, run.inference_time_s)
         if self.multi_objective:
             return accuracy, joules / _J_PER_KWH
         return accuracy
+
+    def _run(self, trial: optuna.Trial, config: dict[str, Any]) -> Any:
+        if self.benchmark is not None:
+            seed = self._run_seed(trial)
+            return _SurrogateRun(self.benchmark, config, noise=self.noise, seed=seed)
+        from optuna_eahas.train._run import TrainingRun
+
+        return TrainingRun(config, seed=self.seed or 0, **self.training)
 
     def _apply_constraints(self, trial: optuna.Trial, config: dict[str, Any]) -> bool:
         if self.constraints == "ignore" or self.space.constraints is None:
@@ -232,6 +273,13 @@ def eahas_objective(
     constraints: ConstraintMode = "record",
     multi_objective: bool = False,
     search_space: Mapping[str, Any] | None = None,
+    mode: Mode = "surrogate",
+    data_dir: str | os.PathLike[str] | ImageDataset | None = None,
+    device: str | torch.device | None = None,
+    meter: Any = None,
+    subset: float = 1.0,
+    epochs: int | None = None,
+    batch_size: int | None = None,
 ) -> EahasObjective:
     """An objective for ``study.optimize`` that searches EA-HAS-Bench's joint space.
 
@@ -240,10 +288,16 @@ def eahas_objective(
     energy and time consumed so far (``optuna_eahas.energy``): a trial pruned at epoch 12 has
     paid for 12 epochs. Returns the final test accuracy (maximise it).
 
+    With ``mode="train"`` each trial trains its configuration for real with PyTorch
+    (``optuna_eahas.train``; the ``torch`` extra) and records the energy an energy meter
+    measured; a pruned trial stops training. The trials' user attributes are the same in both
+    modes.
+
     Args:
         dataset: ``"cifar10"`` or ``"tinyimagenet"``: loads the default benchmark.
-        benchmark: A loaded :class:`Benchmark` (overrides ``dataset``).
-        seed: With ``noise``, makes each trial's simulated run reproducible.
+        benchmark: A loaded :class:`Benchmark` (overrides ``dataset``; surrogate mode only).
+        seed: With ``noise``, makes each trial's simulated run reproducible. With
+            ``mode="train"``: every trial's training seed (default 0).
         noise: :obj:`False` answers the surrogate's mean curve; :obj:`True` a realistic single
             run (per-epoch noise, one ensemble member).
         report_interval: Report every this many epochs (and at the last).
@@ -257,8 +311,43 @@ def eahas_objective(
         search_space: Narrow or fix parameters: a distribution narrows one (it must lie inside
             the space), any other value fixes it. For example, search only the hyperparameters
             of a fixed architecture by fixing ``depth``, ``w0``, ``wa``, ``wm``, ``group_width``.
+        mode: ``"surrogate"`` asks the benchmark; ``"train"`` trains (the options below).
+        data_dir: Training only, required: the dataset's folder (see
+            ``optuna_eahas.train.load_dataset``; nothing is downloaded), decoded into memory
+            once, or an ``optuna_eahas.train.ImageDataset`` already loaded.
+        device: Training only: the torch device (default CUDA when available, else CPU).
+        meter: Training only: the energy meter (default: NVML, RAPL or an estimate, the best
+            available).
+        subset: Training only: train on this fraction of the training set (the same images
+            in every trial, chosen by ``seed``).
+        epochs: Training only: stop each trial after this many epochs.
+        batch_size: Training only: images per step (default the paper's 1024).
     """
-    bench = benchmark if benchmark is not None else Benchmark.load(dataset)
+    training = None
+    if mode == "train":
+        if benchmark is not None:
+            raise ValueError("benchmark is for mode='surrogate'; mode='train' trains.")
+        if data_dir is None:
+            raise ValueError("mode='train' needs data_dir, the dataset's folder.")
+        from optuna_eahas.train._data import ImageDataset
+        from optuna_eahas.train._data import load_dataset
+
+        # Decoded once for all trials (and a missing dataset fails here, not in a trial).
+        if isinstance(data_dir, ImageDataset):
+            data = data_dir if subset == 1 else data_dir.subset(subset, seed=seed or 0)
+        else:
+            data = load_dataset(dataset, data_dir, subset=subset, seed=seed or 0)
+        training = {
+            "dataset": dataset,
+            "data_dir": data,
+            "device": device,
+            "meter": meter,
+            "epochs": epochs,
+            "batch_size": batch_size,
+        }
+        bench = None
+    else:
+        bench = benchmark if benchmark is not None else Benchmark.load(dataset)
     return EahasObjective(
         bench,
         seed=seed,
@@ -267,4 +356,18 @@ def eahas_objective(
         constraints=constraints,
         multi_objective=multi_objective,
         search_space=search_space,
+        mode=mode,
+        training=training,
     )
+
+
+def _training_identity(training: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``eahas:benchmark`` attribute of trials that train: the keys of
+    :attr:`Benchmark.identity`, saying that nothing is simulated."""
+    return {
+        "name": "train",
+        "dataset": training["dataset"],
+        "version": None,
+        "simulated": False,
+        "records": None,
+    }

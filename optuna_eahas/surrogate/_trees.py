@@ -12,13 +12,26 @@ How rows are evaluated
 Internal nodes are grouped into *keys*, the distinct ``(feature, threshold, side of zero,
 side of NaN)`` tuples (many nodes share a threshold, since LightGBM splits on bin
 boundaries).  One vectorised comparison gives, for every row, the side taken at every key.
-The trees are then walked depth-wise for all rows and trees at once: an array of node
-indices of shape ``(n_trees, n_rows)`` advances one level per loop iteration (three gathers
-and two additions; the loop runs over depth, never over rows or trees).  The two children
-of an internal node are stored next to each other, so ``next = left + goes_right``, and a
-leaf points at itself, so a row that has reached a leaf stays there.  Trees are stored
-deepest first, and level ``d`` touches only the trees deeper than ``d``.  Rows are
-processed in chunks that keep these arrays in the CPU caches.
+Batches of rows are processed in chunks that keep the working arrays in the CPU caches,
+and each chunk finds its leaves in one of two ways.
+
+*Leaf bit vectors* (QuickScorer, Lucchese et al., SIGIR 2015), when no tree has more than
+64 leaves: number each tree's leaves from left to right; a node that sends a row right
+rules out the leaves of its left subtree, and the row's leaf is the leftmost one not ruled
+out.  A tree's internal nodes are packed eight to a byte, and a table per tree and byte
+holds the leaves ruled out by every pattern of sides, so a tree costs a few table lookups
+per row whatever its depth.
+
+*Walking*, otherwise: an array of node indices of shape ``(n_trees, n_rows)`` advances one
+level per loop iteration (the loop runs over depth, never over rows or trees).  The two
+children of an internal node are stored next to each other, so ``next = left +
+goes_right``, and a leaf points at itself, so a row that has reached a leaf stays there.
+Each node's left child and key are packed into one integer, so that a level costs two
+gathers (the packed node, then the side taken at its key).  Trees are stored deepest
+first, and level ``d`` touches only the trees deeper than ``d``.
+
+A single row is walked through all trees at once too, either level by level or through a
+table of every node's next node, whichever is cheaper for the model's size.
 """
 
 from __future__ import annotations
@@ -44,11 +57,18 @@ _MISSING_NONE, _MISSING_ZERO, _MISSING_NAN = 0, 1, 2
 # (``reg_sqrt=True``) squares the raw score and is rejected.
 _IDENTITY_OBJECTIVES = ("fair", "huber", "mape", "quantile", "regression", "regression_l1")
 
-# Batch prediction walks chunks of rows whose node-index array, of shape
-# ``(n_trees, chunk_rows)``, has about this many entries.
+# Batch prediction processes chunks of rows whose arrays of shape ``(n_trees, chunk_rows)``
+# (node indices or leaves) have about this many entries.
 _CHUNK_ENTRIES = 1 << 15
 _MIN_CHUNK_ROWS = 16
 _MAX_CHUNK_ROWS = 4096
+# A packed node holds its left child above bit 32 and the offset of its key's row in the
+# chunk's decision table below it.
+_PACK_SHIFT = 32
+_PACK_MASK = (1 << _PACK_SHIFT) - 1
+# Trees with at most this many leaves are evaluated with leaf bit vectors (see _LeafBits).
+_MAX_BIT_LEAVES = 64
+_BYTE_SHIFTS = np.arange(8, dtype=np.uint64)[:, None]
 
 _INT_FIELDS = ("split_feature", "decision_type", "left_child", "right_child")
 
@@ -117,6 +137,7 @@ class TreeEnsemble:
         "_unsort",
         "_active_trees",
         "_row_next_table",
+        "_bits",
     )
 
     def __init__(
@@ -275,6 +296,9 @@ class TreeEnsemble:
         bad[tree_of_node[depth < 0]] = True
         _raise_malformed(forest, bad)
         tree_depth = np.maximum.reduceat(depth, node_start) if n_trees else np.zeros(0, np.intp)
+        self._bits = _LeafBits.build(
+            num_leaves, node_key, node_child, node_value, depth, is_internal, n_keys
+        )
 
         # Store the trees deepest first, so that level d of the walk touches a prefix.
         order = np.argsort(-tree_depth, kind="stable")
@@ -361,14 +385,17 @@ class TreeEnsemble:
         out = np.zeros(n_rows, dtype=np.float64)
         if n_rows == 0 or self._n_trees == 0:
             return out
-        special = _has_zero_or_nan(X, self)
-        chunk = min(max(_CHUNK_ENTRIES // self._n_trees, _MIN_CHUNK_ROWS), _MAX_CHUNK_ROWS, n_rows)
-        walker = _ChunkWalker(self, chunk)
+        rules = _special_rules(X, self)
+        kind = _ChunkWalker if self._bits is None else _ChunkBits
+        chunk = min(max(_CHUNK_ENTRIES // self._n_trees, _MIN_CHUNK_ROWS), _MAX_CHUNK_ROWS)
+        # Key offsets must fit below the packed left child.
+        chunk = max(1, min(chunk, n_rows, _PACK_MASK // (len(self._key_feature) + 1)))
+        evaluator = kind(self, chunk)
         for start in range(0, n_rows, chunk):
             stop = min(start + chunk, n_rows)
-            if stop - start != walker.n_rows:
-                walker = _ChunkWalker(self, stop - start)
-            walker.run(X[start:stop], out[start:stop], special)
+            if stop - start != evaluator.n_rows:
+                evaluator = kind(self, stop - start)
+            evaluator.run(X[start:stop], out[start:stop], rules)
         if self._average_output:
             out /= self._n_trees
         return out
@@ -383,8 +410,7 @@ class TreeEnsemble:
         values = np.repeat(x, self._keys_per_feature)  # x[key_feature]
         goes_right = np.zeros(len(values) + 1, dtype=bool)  # the last: leaves' sentinel
         np.greater(values, self._key_threshold, out=goes_right[:-1])
-        if _has_zero_or_nan(x, self):
-            _apply_zero_and_nan_rules(values, goes_right[:-1], self)
+        _apply_zero_and_nan_rules(values, goes_right[:-1], self, _special_rules(x, self))
         node = self._roots_in_order
         if self._row_next_table:
             next_node = self._node_child + goes_right[self._node_key]
@@ -419,72 +445,208 @@ class _ChunkWalker:
         self.n_rows = n_rows
         n_keys = len(ensemble._key_feature)
         n_trees = len(ensemble._roots)
-        # goes_right[r, k]: row r goes right at key k; column n_keys is the leaves' sentinel.
-        self.goes_right = np.zeros((n_rows, n_keys + 1), dtype=bool)
-        self.row_offset = np.arange(n_rows, dtype=np.intp) * (n_keys + 1)
+        # goes_right[k, r]: row r goes right at key k; row n_keys is the leaves' sentinel.
+        self.goes_right = np.zeros((n_keys + 1, n_rows), dtype=bool)
+        # Left child above _PACK_SHIFT, and the offset of the key's row of goes_right.
+        self.packed = (ensemble._node_child << _PACK_SHIFT) | (ensemble._node_key * n_rows)
+        self.row = np.arange(n_rows, dtype=np.intp)
+        self.root_child = ensemble._node_child[ensemble._roots, None]
+        self.root_key = ensemble._node_key[ensemble._roots]
         self.node = np.empty((n_trees, n_rows), dtype=np.intp)
         self.index = np.empty((n_trees, n_rows), dtype=np.intp)
         self.step = np.empty((n_trees, n_rows), dtype=bool)
         self.values = np.empty((n_trees, n_rows), dtype=np.float64)
 
-    def run(self, X: np.ndarray, out: np.ndarray, special: bool = True) -> None:
-        """Predict the rows ``X`` into ``out`` (before averaging); ``special=False``
-        promises that ``X`` holds no NaN and no ``|x| <= 1e-35``."""
+    def run(self, X: np.ndarray, out: np.ndarray, rules: tuple[bool, bool]) -> None:
+        """Predict the rows ``X`` into ``out`` (before averaging); ``rules`` says whether
+        ``X`` may need the zero and the NaN rules (see :func:`_special_rules`)."""
         ens = self.ensemble
-        # X[:, key_feature], faster since keys are grouped by feature.
-        values = np.repeat(X, ens._keys_per_feature, axis=1)
-        decisions = self.goes_right[:, :-1]
-        np.greater(values, ens._key_threshold, out=decisions)
-        if special and _has_zero_or_nan(X, ens):
-            _apply_zero_and_nan_rules(values, decisions, ens)
+        _decide(ens, X, self.goes_right[:-1], rules)
         goes_right = self.goes_right.reshape(-1)
-        node_key = ens._node_key
-        node_child = ens._node_child
+        packed = self.packed
         node = self.node
-        node[...] = ens._roots[:, None]
-        for n_active in ens._active_trees:
+        # Level 0: every row is at the roots, whose sides are rows of goes_right.
+        np.add(self.root_child, self.goes_right[self.root_key], out=node)
+        for n_active in ens._active_trees[1:]:
             cur = node[:n_active]
             idx = self.index[:n_active]
             step = self.step[:n_active]
-            np.take(node_key, cur, out=idx, mode="clip")
-            idx += self.row_offset
+            np.take(packed, cur, out=idx, mode="clip")
+            np.right_shift(idx, _PACK_SHIFT, out=cur)
+            idx &= _PACK_MASK
+            idx += self.row
             np.take(goes_right, idx, out=step, mode="clip")
-            np.take(node_child, cur, out=cur, mode="clip")
             cur += step
         np.take(ens._node_value, node, out=self.values, mode="clip")
-        # Back to the model's tree order, then add the trees one after another (a reduction
-        # over the leading axis adds row after row), as LightGBM accumulates.
-        ordered = self.values.take(ens._unsort, axis=0)
-        if self.n_rows == 1:  # NumPy would sum a lone column pairwise
-            out[:] = np.cumsum(ordered[:, 0])[-1]
-        else:
-            np.add.reduce(ordered, axis=0, out=out)
+        _add_trees(self.values.take(ens._unsort, axis=0), out)
 
 
-def _has_zero_or_nan(X: np.ndarray, ens: TreeEnsemble) -> bool:
-    """Whether ``X`` holds a NaN or a ``|x| <= 1e-35`` that may need the rules below."""
-    if not (len(ens._zero_keys) or len(ens._nan_keys)) or X.size == 0:
-        return False
-    return not np.abs(X).min() > _K_ZERO_THRESHOLD  # NaN: min is NaN, comparison False
+class _ChunkBits:
+    """Buffers for evaluating a fixed number of rows with leaf bit vectors (see _LeafBits)."""
+
+    def __init__(self, ensemble: TreeEnsemble, n_rows: int) -> None:
+        bits = ensemble._bits
+        assert bits is not None
+        self.ensemble = ensemble
+        self.bits = bits
+        self.n_rows = n_rows
+        n_trees, n_bytes = ensemble._n_trees, bits.n_bytes
+        # Rows padded to whole 8-byte words; padding rows go left everywhere.
+        width = -(-n_rows // 8) * 8
+        self.goes_right = np.zeros((len(ensemble._key_feature) + 1, width), dtype=bool)
+        self.sides = np.empty((n_trees * n_bytes * 8, width), dtype=bool)
+        self.shifted = np.empty((n_trees, n_bytes, 8, width // 8), dtype=np.uint64)
+        self.codes = np.empty((n_trees, n_bytes, width // 8), dtype=np.uint64)
+        self.index = np.empty((n_trees, n_bytes, width), dtype=np.intp)
+        self.ruled_out = np.empty((n_trees, n_bytes, width), dtype=bits.tables.dtype)
+
+    def run(self, X: np.ndarray, out: np.ndarray, rules: tuple[bool, bool]) -> None:
+        """Predict the rows ``X`` into ``out`` (before averaging); ``rules`` as for
+        :meth:`_ChunkWalker.run`."""
+        ens, bits = self.ensemble, self.bits
+        _decide(ens, X, self.goes_right[:-1, : len(X)], rules)
+        # The sides at each tree's nodes, as bytes of words that hold eight rows each.
+        np.take(self.goes_right, bits.node_keys, axis=0, out=self.sides)
+        words = self.sides.view(np.uint64).reshape(self.shifted.shape)
+        np.left_shift(words, _BYTE_SHIFTS, out=self.shifted)
+        np.bitwise_or.reduce(self.shifted, axis=2, out=self.codes)
+        np.add(self.codes.view(np.uint8), bits.table_offsets, out=self.index)
+        np.take(bits.tables, self.index, out=self.ruled_out, mode="clip")
+        ruled_out = np.bitwise_or.reduce(self.ruled_out, axis=1)
+        # The leftmost leaf not ruled out: the lowest zero bit, 2**k = 0.5 * 2**(k + 1).
+        lowest = np.bitwise_and(ruled_out + 1, ~ruled_out).astype(np.float64)
+        leaf = np.frexp(lowest)[1] + bits.leaf_offsets
+        values = bits.leaf_values.take(leaf[:, : self.n_rows], mode="clip")
+        _add_trees(values, out)
+
+
+@dataclass(frozen=True)
+class _LeafBits:
+    """Tables for evaluating trees with bit vectors of their leaves (see the module doc).
+
+    Leaves are numbered from left to right within their tree.  A tree's internal nodes fill
+    ``n_bytes * 8`` slots (the missing ones get the never-right sentinel key); the table
+    entry ``tables[(tree * n_bytes + byte) * 256 + pattern]`` holds the leaves ruled out
+    by the nodes of that byte whose bits are set in ``pattern`` (sent right), so a row's
+    ruled-out leaves are the union over a tree's bytes.
+    """
+
+    n_bytes: int
+    node_keys: np.ndarray  # (n_trees * n_bytes * 8,): the key of each node slot
+    tables: np.ndarray  # (n_trees * n_bytes * 256,): ruled-out leaves as bits
+    table_offsets: np.ndarray  # (n_trees, n_bytes, 1): the start of each byte's table
+    leaf_values: np.ndarray  # (n_trees * max_leaves,): by tree and leaf number
+    leaf_offsets: np.ndarray  # (n_trees, 1): tree * max_leaves - 1 (frexp's exponent is k + 1)
+
+    @classmethod
+    def build(
+        cls,
+        num_leaves: np.ndarray,
+        node_key: np.ndarray,
+        node_child: np.ndarray,
+        node_value: np.ndarray,
+        depth: np.ndarray,
+        is_internal: np.ndarray,
+        n_keys: int,
+    ) -> _LeafBits | None:
+        """Tables for the trees laid out as in ``TreeEnsemble._flatten`` (model order), or
+        ``None`` when a tree has more than ``_MAX_BIT_LEAVES`` leaves."""
+        n_trees = len(num_leaves)
+        max_leaves = int(num_leaves.max(initial=1))
+        if max_leaves > _MAX_BIT_LEAVES:
+            return None
+        dtype = next(
+            d for d in (np.uint16, np.uint32, np.uint64) if max_leaves <= np.iinfo(d).bits
+        )
+        n_bytes = max(1, -(-(max_leaves - 1) // 8))
+        internal = np.flatnonzero(is_internal)
+        left = node_child[internal]
+        # Leaves under every node (bottom-up), then the number of every node's leftmost
+        # leaf (top-down), one depth at a time.
+        below = (~is_internal).astype(np.intp)
+        first = np.zeros(len(node_key), dtype=np.intp)
+        levels = [depth[internal] == d for d in range(int(depth.max(initial=0)))]
+        for at_level in reversed(levels):
+            below[internal[at_level]] = below[left[at_level]] + below[left[at_level] + 1]
+        for at_level in levels:
+            parent, child = internal[at_level], left[at_level]
+            first[child] = first[parent]
+            first[child + 1] = first[parent] + below[child]
+        # A node sending a row right rules out the leaves of its left subtree.
+        width = below[left].astype(np.uint64)
+        masks = ((np.uint64(1) << width) - np.uint64(1)) << first[internal].astype(np.uint64)
+        tree_of_node = np.repeat(np.arange(n_trees), 2 * num_leaves - 1)
+        tree = tree_of_node[internal]
+        slot = (
+            tree * (n_bytes * 8)
+            + np.arange(len(internal))
+            - _exclusive_cumsum(num_leaves - 1)[tree]
+        )
+        node_keys = np.full(n_trees * n_bytes * 8, n_keys, dtype=np.intp)
+        node_keys[slot] = node_key[internal]
+        node_masks = np.zeros((n_trees, n_bytes, 8), dtype=dtype)
+        node_masks.reshape(-1)[slot] = masks
+        tables = np.zeros((n_trees, n_bytes, 256), dtype=dtype)
+        for bit in range(8):  # the patterns with this bit set, from those below it
+            tables[..., 1 << bit : 2 << bit] = tables[..., : 1 << bit] | node_masks[..., bit, None]
+        leaves = np.flatnonzero(~is_internal)
+        leaf_values = np.zeros(n_trees * max_leaves, dtype=np.float64)
+        leaf_values[tree_of_node[leaves] * max_leaves + first[leaves]] = node_value[leaves]
+        bits = cls(
+            n_bytes=n_bytes,
+            node_keys=node_keys,
+            tables=tables.reshape(-1),
+            table_offsets=np.arange(0, n_trees * n_bytes * 256, 256).reshape(n_trees, n_bytes, 1),
+            leaf_values=leaf_values,
+            leaf_offsets=np.arange(-1, n_trees * max_leaves - 1, max_leaves)[:, None],
+        )
+        for array in vars(bits).values():
+            if isinstance(array, np.ndarray):
+                array.flags.writeable = False
+        return bits
+
+
+def _decide(
+    ens: TreeEnsemble, X: np.ndarray, goes_right: np.ndarray, rules: tuple[bool, bool]
+) -> None:
+    """Write the side every row of ``X`` takes at every key into ``goes_right`` (keys, rows)."""
+    # X.T[key_feature], faster since keys are grouped by feature.
+    values = np.repeat(X.T, ens._keys_per_feature, axis=0)
+    np.greater(values, ens._key_threshold[:, None], out=goes_right)
+    _apply_zero_and_nan_rules(values, goes_right, ens, rules)
+
+
+def _add_trees(values: np.ndarray, out: np.ndarray) -> None:
+    """Sum ``values`` (trees in model order, rows) into ``out``, one tree after another as
+    LightGBM accumulates (a reduction over the leading axis adds row after row)."""
+    if values.shape[1] == 1:  # NumPy would sum a lone column pairwise
+        out[:] = np.cumsum(values[:, 0])[-1]
+    else:
+        np.add.reduce(values, axis=0, out=out)
+
+
+def _special_rules(X: np.ndarray, ens: TreeEnsemble) -> tuple[bool, bool]:
+    """Whether ``X`` needs the zero rule (a ``|x| <= 1e-35`` where some key compares zero
+    specially) and the NaN rule (a NaN where some key sends NaN right)."""
+    zero = len(ens._zero_keys) > 0 and bool((np.abs(X) <= _K_ZERO_THRESHOLD).any())
+    nan = len(ens._nan_keys) > 0 and bool(np.isnan(X).any())
+    return zero, nan
 
 
 def _apply_zero_and_nan_rules(
-    values: np.ndarray, goes_right: np.ndarray, ens: TreeEnsemble
+    values: np.ndarray, goes_right: np.ndarray, ens: TreeEnsemble, rules: tuple[bool, bool]
 ) -> None:
-    """Correct ``goes_right`` (shaped like ``values``, keys on the last axis) where a
-    value is zero (``|x| <= 1e-35``) or NaN."""
-    keys = ens._zero_keys
-    if len(keys):
-        zero = np.abs(values[..., keys]) <= _K_ZERO_THRESHOLD
-        if zero.any():
-            goes_right[..., keys] = np.where(
-                zero, ens._key_zero_right[keys], goes_right[..., keys]
-            )
-    keys = ens._nan_keys
-    if len(keys):
-        nan = np.isnan(values[..., keys])
-        if nan.any():
-            goes_right[..., keys] |= nan
+    """Correct ``goes_right`` (shaped like ``values``, keys on the first axis) where a
+    value is zero (``|x| <= 1e-35``) or NaN, as far as ``rules`` (zero, NaN) ask."""
+    zero_rule, nan_rule = rules
+    if zero_rule:
+        keys = ens._zero_keys
+        zero = np.abs(values[keys]) <= _K_ZERO_THRESHOLD
+        right = ens._key_zero_right[keys].reshape(-1, *(1,) * (values.ndim - 1))
+        goes_right[keys] = np.where(zero, right, goes_right[keys])
+    if nan_rule:
+        keys = ens._nan_keys
+        goes_right[keys] |= np.isnan(values[keys])
 
 
 def _exclusive_cumsum(counts: np.ndarray) -> np.ndarray:
