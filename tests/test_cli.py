@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from importlib import resources
 import importlib.util
 import json
 from pathlib import Path
 
+from conftest import benchmark_dir
 import numpy as np
 import optuna
 import pytest
@@ -17,22 +17,9 @@ from optuna_eahas.cli._registry import make_pruner
 from optuna_eahas.cli._registry import make_sampler
 
 
-def _benchmark_dir(dataset: str) -> Path:
-    """The packaged benchmark when built, else the development artifact, else skip."""
-    packaged = resources.files("optuna_eahas.data").joinpath(f"{dataset}/manifest.json")
-    if packaged.is_file():
-        return Path(str(packaged)).parent
-    dev = Path(__file__).resolve().parents[1] / "out" / f"dev-{dataset}"
-    if (dev / "manifest.json").is_file():
-        return dev
-    pytest.skip(
-        f"no {dataset} benchmark: run 'make default-benchmarks' or build out/dev-{dataset}"
-    )
-
-
 @pytest.fixture(scope="module")
 def bench_dir() -> Path:
-    return _benchmark_dir("cifar10")
+    return benchmark_dir("cifar10")
 
 
 def _error(capsys: pytest.CaptureFixture[str]) -> str:

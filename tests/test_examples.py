@@ -1,27 +1,14 @@
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 import re
 import subprocess
 import sys
 
+from conftest import benchmark_dir
 import pytest
 
 _EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def _benchmark_dir(dataset: str) -> Path:
-    """The packaged benchmark when built, else the development artifact, else skip."""
-    packaged = resources.files("optuna_eahas.data").joinpath(f"{dataset}/manifest.json")
-    if packaged.is_file():
-        return Path(str(packaged)).parent
-    dev = Path(__file__).resolve().parents[1] / "out" / f"dev-{dataset}"
-    if (dev / "manifest.json").is_file():
-        return dev
-    pytest.skip(
-        f"no {dataset} benchmark: run 'make default-benchmarks' or build out/dev-{dataset}"
-    )
 
 
 def _run(name: str, *args: str) -> str:
@@ -44,7 +31,7 @@ def _run(name: str, *args: str) -> str:
     ],
 )
 def test_benchmark_example(name: str, expected: str) -> None:
-    out = _run(name, "--benchmark", str(_benchmark_dir("cifar10")))
+    out = _run(name, "--benchmark", str(benchmark_dir("cifar10")))
     assert re.search(expected, out, flags=re.MULTILINE), out
 
 

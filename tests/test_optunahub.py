@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from importlib import resources
-from pathlib import Path
 import subprocess
 import sys
 import textwrap
 
+from conftest import benchmark_dir
 import optuna
 import pytest
 
@@ -16,22 +15,9 @@ from optuna_eahas import search_energy
 from optuna_eahas.space import InvalidParameterError
 
 
-def _benchmark_dir(dataset: str) -> Path:
-    """The packaged benchmark when built, else the development artifact, else skip."""
-    packaged = resources.files("optuna_eahas.data").joinpath(f"{dataset}/manifest.json")
-    if packaged.is_file():
-        return Path(str(packaged)).parent
-    dev = Path(__file__).resolve().parents[1] / "out" / f"dev-{dataset}"
-    if (dev / "manifest.json").is_file():
-        return dev
-    pytest.skip(
-        f"no {dataset} benchmark: run 'make default-benchmarks' or build out/dev-{dataset}"
-    )
-
-
 @pytest.fixture(scope="module")
 def cifar10() -> Benchmark:
-    return Benchmark.load(_benchmark_dir("cifar10"))
+    return Benchmark.load(benchmark_dir("cifar10"))
 
 
 def test_is_an_optunahub_problem(cifar10: Benchmark) -> None:
@@ -43,7 +29,7 @@ def test_is_an_optunahub_problem(cifar10: Benchmark) -> None:
 
 
 def test_works_without_optunahub() -> None:
-    path = _benchmark_dir("cifar10")
+    path = benchmark_dir("cifar10")
     script = textwrap.dedent(
         f"""
         import sys
@@ -119,7 +105,7 @@ def test_multi_objective_evaluates_accuracy_and_kwh(cifar10: Benchmark) -> None:
 
 
 def test_tinyimagenet_has_no_constraints() -> None:
-    problem = EAHASProblem(benchmark=_benchmark_dir("tinyimagenet"))
+    problem = EAHASProblem(benchmark=benchmark_dir("tinyimagenet"))
     config = problem.benchmark.sample(1, seed=0)[0]
     assert problem.evaluate_constraints(config) == {}
 
