@@ -144,13 +144,17 @@ class Benchmark:
         seed: int | None = None,
     ) -> list[QueryResult]:
         """Answer many configurations at once (vectorised; much faster per configuration)."""
+        if max_epoch is not None and (
+            isinstance(max_epoch, bool)
+            or not isinstance(max_epoch, (int, np.integer))
+            or max_epoch < 1
+        ):
+            raise ValueError(f"max_epoch must be an integer of at least 1, got {max_epoch!r}.")
         configs = [self.space.validate(p) for p in params_list]
         if not configs:
             return []
         columns = self.space.columns(configs)
         lengths = columns["max_epoch"] if max_epoch is None else np.full(len(configs), max_epoch)
-        if max_epoch is not None and max_epoch < 1:
-            raise ValueError(f"max_epoch must be at least 1, got {max_epoch}.")
         cx = self.space.batch_complexity(columns)
         constraints = self.space.batch_constraint_values(columns)
         results: list[QueryResult | None] = [None] * len(configs)

@@ -28,7 +28,8 @@ class SearchEnergyLedger:
     regret-against-search-energy plot in EA-HAS-Bench (Section 5).
 
     Counts every trial that recorded energy (complete, pruned, failed and running), because
-    all of them drew power. ``best_value`` follows the study's direction over complete trials.
+    all of them drew power. ``best_value`` follows the study's direction over complete trials
+    that satisfy their constraints (``trial.constraints``), as ``study.best_value`` does.
     """
 
     def __init__(self, study: optuna.Study) -> None:
@@ -46,8 +47,12 @@ class SearchEnergyLedger:
                 if trial.state == TrialState.COMPLETE and trial.values and len(trial.values) == 1
                 else None
             )
-            if value is not None and (
-                best is None or (value > best if maximize else value < best)
+            # As Study.best_trial in Optuna 5: an infeasible trial is never the best.
+            feasible = all(c <= 0 for c in trial.constraints.values())
+            if (
+                value is not None
+                and feasible
+                and (best is None or (value > best if maximize else value < best))
             ):
                 best = value
             entries.append(LedgerEntry(trial.number, trial.state, spent, cumulative, value, best))

@@ -19,6 +19,7 @@ from optuna.distributions import IntDistribution
 from optuna_eahas import energy
 from optuna_eahas.benchmark import Benchmark
 from optuna_eahas.space import PARAM_NAMES
+from optuna_eahas.space import InvalidParameterError
 from optuna_eahas.space import SearchSpace
 
 if TYPE_CHECKING:
@@ -209,10 +210,10 @@ class EahasObjective:
         return feasible
 
     def _run_seed(self, trial: optuna.Trial) -> int | None:
-        if not self.noise:
+        if not self.noise or self.seed is None:
+            # Without a seed every noisy run draws fresh entropy (as Optuna's samplers do).
             return None
-        entropy = [trial.number] if self.seed is None else [self.seed, trial.number]
-        return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+        return int(np.random.SeedSequence([self.seed, trial.number]).generate_state(1)[0])
 
 
 def _suggest(trial: optuna.Trial, name: str, distribution: BaseDistribution) -> Any:
@@ -252,11 +253,27 @@ def _resolve_search_space(
     return distributions, fixed
 
 
+# A numeric distribution narrowing a parameter may suggest at most this many values; the
+# finest grid of the space (wm's) has 501 points, so a finer distribution must leave it.
+_MAX_GRID_POINTS = 10_000
+
+
 def _check_inside(space: SearchSpace, name: str, distribution: BaseDistribution) -> None:
+    """Check that every value ``distribution`` can suggest lies in the space (on its grid)."""
     if isinstance(distribution, CategoricalDistribution):
         values = list(distribution.choices)
     elif isinstance(distribution, (IntDistribution, FloatDistribution)):
-        values = [distribution.low, distribution.high]
+        low, high, step = distribution.low, distribution.high, distribution.step
+        space.validate_value(name, low)
+        space.validate_value(name, high)
+        points = 1 if high == low else None if step is None else round((high - low) / step) + 1
+        if points is None or points > _MAX_GRID_POINTS:
+            raise InvalidParameterError(
+                name,
+                f"{distribution!r} for {name!r} suggests values off the space's grid: expected "
+                f"{space.allowed(name)}. Give a step on that grid or a CategoricalDistribution.",
+            )
+        values = [low + k * step for k in range(points)] if step is not None else [low]
     else:
         raise TypeError(f"Unsupported distribution for {name!r}: {distribution!r}.")
     for value in values:
@@ -296,8 +313,9 @@ def eahas_objective(
     Args:
         dataset: ``"cifar10"`` or ``"tinyimagenet"``: loads the default benchmark.
         benchmark: A loaded :class:`Benchmark` (overrides ``dataset``; surrogate mode only).
-        seed: With ``noise``, makes each trial's simulated run reproducible. With
-            ``mode="train"``: every trial's training seed (default 0).
+        seed: With ``noise``, makes each trial's simulated run reproducible (without a seed,
+            every run draws fresh noise). With ``mode="train"``: every trial's training seed
+            (default 0).
         noise: :obj:`False` answers the surrogate's mean curve; :obj:`True` a realistic single
             run (per-epoch noise, one ensemble member).
         report_interval: Report every this many epochs (and at the last).
@@ -308,9 +326,10 @@ def eahas_objective(
         multi_objective: Return ``(accuracy, training energy in kWh)`` for multi-objective
             samplers (directions ``["maximize", "minimize"]``). Optuna cannot prune
             multi-objective studies, so nothing is reported then; energy is still recorded.
-        search_space: Narrow or fix parameters: a distribution narrows one (it must lie inside
-            the space), any other value fixes it. For example, search only the hyperparameters
-            of a fixed architecture by fixing ``depth``, ``w0``, ``wa``, ``wm``, ``group_width``.
+        search_space: Narrow or fix parameters: a distribution narrows one (every value it
+            can suggest must lie inside the space, on its grid), any other value fixes it. For
+            example, search only the hyperparameters of a fixed architecture by fixing
+            ``depth``, ``w0``, ``wa``, ``wm``, ``group_width``.
         mode: ``"surrogate"`` asks the benchmark; ``"train"`` trains (the options below).
         data_dir: Training only, required: the dataset's folder (see
             ``optuna_eahas.train.load_dataset``; nothing is downloaded), decoded into memory

@@ -154,12 +154,13 @@ class Surrogate:
         epoch_energy[:, 0] *= values["first_epoch_energy_ratio"]
         epoch_time[:, 0] *= values["first_epoch_time_ratio"]
         if rng is not None:
-            accuracy = np.clip(accuracy + self._accuracy_noise(rng, n, max_epoch), 0.0, 100.0)
+            accuracy = accuracy + self._accuracy_noise(rng, n, max_epoch)
             run = rng.normal(0.0, self.noise.energy_run_sd, size=(n, 1))
             jitter = rng.normal(0.0, self.noise.energy_epoch_sd, size=(n, max_epoch))
             epoch_energy = epoch_energy * np.exp(run + jitter)
         return SurrogatePrediction(
-            test_accuracy=accuracy,
+            # A diverging configuration's curve can dip just below 0 %: accuracies are percentages.
+            test_accuracy=np.clip(accuracy, 0.0, 100.0),
             train_energy_j=epoch_energy,
             train_time_s=epoch_time,
             test_energy_j=values["test_energy_j"],
