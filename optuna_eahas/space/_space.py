@@ -309,7 +309,7 @@ class SearchSpace:
         hyperparameters, as float32 rows.
         """
         n = len(columns["depth"])
-        bounds = {"depth": (6, 15), "group_width": (1, 32)}
+        bounds: dict[str, tuple[float, float]] = {"depth": (6, 15), "group_width": (1, 32)}
         for name, dim in self._numeric.items():
             bounds[name] = (dim.low, dim.high)
         low, high = np.array([bounds[name] for name in ARCHITECTURE_PARAMS], dtype=np.float64).T
