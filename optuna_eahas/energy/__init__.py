@@ -21,6 +21,7 @@ from optuna_eahas.energy._measurement import EnergyMeter
 from optuna_eahas.energy._measurement import Measurement
 from optuna_eahas.energy._measurement import MeterUnavailable
 from optuna_eahas.energy._nvml import NVMLMeter
+from optuna_eahas.energy._rapl import RAPLMeter
 from optuna_eahas.energy._select import default_meter
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "MeterUnavailable",
     "NVMLMeter",
     "PARAMS",
+    "RAPLMeter",
     "SKIPPED_INFEASIBLE",
     "TIME_S",
     "consumed_energy",

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+import math
 import time
 
 from optuna_eahas.energy._measurement import EnergyMeter
@@ -7,28 +9,47 @@ from optuna_eahas.energy._measurement import Measurement
 
 
 class EstimatedMeter(EnergyMeter):
-    """Energy estimated as elapsed time times a constant power: never a measurement.
+    """Energy estimated as elapsed time x a constant power: never a measurement.
 
-    Use it where no meter is readable. ``watts`` should be a measured average power of the
-    device under this workload, or failing that its TDP (an upper bound). Every measurement is
-    marked ``estimated`` and that flag reaches every record and user attribute.
+    Use it only where no meter is readable. ``watts`` should be the device's average power
+    under this workload, measured once (an external plug meter, or ``nvidia-smi
+    --query-gpu=power.draw`` / ``turbostat`` averaged over a representative run), or failing
+    that its TDP from the vendor's datasheet, which overestimates. Every measurement is marked
+    ``estimated`` with source ``"estimate"``, so that records and trial attributes say so.
+
+    Args:
+        watts: The assumed constant power, in watts.
+        device: What the power belongs to, for :attr:`Measurement.devices`.
+        clock: Seconds from a monotonic clock (tests inject a fake one).
     """
 
-    estimated = True
-
-    def __init__(self, *, watts: float, device: str = "cpu") -> None:
-        if not watts > 0:
-            raise ValueError(f"watts must be positive, got {watts!r}.")
+    def __init__(
+        self,
+        *,
+        watts: float,
+        device: str = "cpu",
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if not (watts > 0 and math.isfinite(watts)):
+            raise ValueError(f"watts must be a positive finite number, got {watts!r}.")
         self.watts = float(watts)
         self.device = device
-        self.name = f"estimate ({self.watts:g} W x time)"
+        self._clock = clock
+
+    @property
+    def name(self) -> str:
+        return f"estimate ({self.watts:g} W x time, {self.device})"
+
+    @property
+    def estimated(self) -> bool:
+        return True
 
     def _start(self) -> float:
-        return time.perf_counter()
+        return float(self._clock())
 
     def _stop(self, state: object) -> Measurement:
         assert isinstance(state, float)
-        seconds = time.perf_counter() - state
+        seconds = self._clock() - state
         return Measurement(
             joules=self.watts * seconds,
             seconds=seconds,
