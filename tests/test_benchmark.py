@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -13,19 +12,9 @@ from optuna_eahas.space import InvalidParameterError
 from optuna_eahas.space import SearchSpace
 
 
-def _load(dataset: str) -> Benchmark:
-    """The shipped benchmark, else the development artifact under ``out/``."""
-    if resources.files("optuna_eahas.data").joinpath(f"{dataset}/manifest.json").is_file():
-        return Benchmark.load(dataset)
-    dev = Path(__file__).resolve().parents[1] / "out" / f"dev-{dataset}"
-    if dev.is_dir():
-        return Benchmark.load(dev)
-    pytest.skip(f"No {dataset} benchmark: neither the package data nor {dev} exists.")
-
-
 @pytest.fixture(scope="module", params=["cifar10", "tinyimagenet"])
 def bench(request: pytest.FixtureRequest) -> Benchmark:
-    return _load(request.param)
+    return Benchmark.load(request.param)
 
 
 def _assert_same(a: QueryResult, b: QueryResult) -> None:

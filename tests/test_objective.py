@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from optuna_eahas import SearchEnergyLedger
 from optuna_eahas import eahas_objective
 from optuna_eahas import energy
 from optuna_eahas import search_energy
+from optuna_eahas.objective import EahasObjective
 from optuna_eahas.space import ARCHITECTURE_PARAMS
 from optuna_eahas.space import CONSTRAINT_NAMES
 from optuna_eahas.space import HYPERPARAMETER_PARAMS
@@ -41,24 +41,14 @@ _NUMERIC_ONLY = {
 }
 
 
-def _load(dataset: str) -> Benchmark:
-    """The shipped benchmark, else the development artifact under ``out/``."""
-    if resources.files("optuna_eahas.data").joinpath(f"{dataset}/manifest.json").is_file():
-        return Benchmark.load(dataset)
-    dev = Path(__file__).resolve().parents[1] / "out" / f"dev-{dataset}"
-    if dev.is_dir():
-        return Benchmark.load(dev)
-    pytest.skip(f"No {dataset} benchmark: neither the package data nor {dev} exists.")
-
-
 @pytest.fixture(scope="module")
 def bench() -> Benchmark:
-    return _load("cifar10")
+    return Benchmark.load("cifar10")
 
 
 @pytest.fixture(scope="module")
 def tiny() -> Benchmark:
-    return _load("tinyimagenet")
+    return Benchmark.load("tinyimagenet")
 
 
 @pytest.fixture(scope="module")
@@ -136,19 +126,20 @@ def test_samplers_drive_the_objective(
 @pytest.mark.parametrize(
     ("requires", "make_sampler", "n_trials", "n_relative"),
     [
-        ("cmaes", lambda: optuna.samplers.CmaEsSampler(seed=0), 10, 9),
-        ("torch", lambda: optuna.samplers.GPSampler(seed=0, n_startup_trials=4), 10, 6),
+        (("cmaes",), lambda: optuna.samplers.CmaEsSampler(seed=0), 8, 7),
+        (("torch", "scipy"), lambda: optuna.samplers.GPSampler(seed=0, n_startup_trials=4), 8, 4),
     ],
     ids=["cmaes", "gp"],
 )
 def test_numeric_samplers_drive_a_partial_space(
     bench: Benchmark,
-    requires: str,
+    requires: tuple[str, ...],
     make_sampler: Callable[[], optuna.samplers.BaseSampler],
     n_trials: int,
     n_relative: int,
 ) -> None:
-    pytest.importorskip(requires)
+    for module in requires:
+        pytest.importorskip(module)
     sampler = make_sampler()
     relative = _spy_relative(sampler)
     study = _study(sampler)
@@ -211,8 +202,10 @@ def test_pruning_saves_energy_and_the_ledger_counts_reported_epochs(
     pruned = _study(optuna.samplers.RandomSampler(seed=1), pruner=make_pruner())
     pruned.optimize(objective, n_trials=25)
 
-    assert sum(t.state == TrialState.PRUNED for t in pruned.trials) >= 3
-    assert search_energy(pruned) < search_energy(plain)
+    assert sum(t.state == TrialState.PRUNED for t in pruned.trials) >= 10
+    # Pruning stops most runs early: about a quarter of the energy is spent here (0.18-0.31
+    # over seeds 0-2 for both pruners).
+    assert search_energy(pruned) < 0.5 * search_energy(plain)
 
     expected = 0.0
     for full_trial, trial in zip(plain.trials, pruned.trials, strict=True):
@@ -240,6 +233,7 @@ def test_pruning_saves_energy_and_the_ledger_counts_reported_epochs(
     )
     complete = [t.value for t in pruned.trials if t.state == TrialState.COMPLETE]
     assert [e.value for e in ledger.entries if e.value is not None] == complete
+    assert [e.state for e in ledger.entries] == [t.state for t in pruned.trials]
     assert ledger.entries[-1].best_value == pruned.best_value
 
 
@@ -337,6 +331,25 @@ def test_seeds_reproduce_trials_exactly(bench: Benchmark) -> None:
     assert noisy[0][1] != pytest.approx(mean[0][1], abs=1e-9)
 
 
+@pytest.mark.parametrize("noise", [True, False])
+def test_each_trial_is_its_own_run(bench: Benchmark, noise: bool) -> None:
+    # The same configuration twice: two independent noisy runs, or the mean curve twice.
+    config = bench.sample(1, seed=0)[0]
+    study = _study(optuna.samplers.RandomSampler(seed=0))
+    study.enqueue_trial(config)
+    study.enqueue_trial(config)
+    objective = eahas_objective(benchmark=bench, seed=1, noise=noise, constraints="ignore")
+    study.optimize(objective, n_trials=2)
+    first, second = study.trials
+    assert first.params == second.params == config
+    energies = first.user_attrs[energy.ENERGY_J], second.user_attrs[energy.ENERGY_J]
+    if noise:
+        assert first.value != second.value and energies[0] != energies[1]
+    else:
+        assert first.value == second.value and energies[0] == energies[1]
+        assert first.value == pytest.approx(bench.query(config).final_accuracy)
+
+
 def test_a_fixed_architecture_searches_the_hyperparameters(
     bench: Benchmark, architecture: dict[str, Any]
 ) -> None:
@@ -394,7 +407,7 @@ def test_values_and_distributions_outside_the_space_are_rejected(
 
 
 def test_storages_give_the_same_results(bench: Benchmark, tmp_path: Path) -> None:
-    objective = eahas_objective(benchmark=bench, report_interval=25, constraints="ignore")
+    objective = eahas_objective(benchmark=bench, report_interval=10, constraints="ignore")
     storages: list[optuna.storages.BaseStorage | str | None] = [
         None,
         f"sqlite:///{tmp_path / 'study.db'}",
@@ -416,6 +429,51 @@ def test_storages_give_the_same_results(bench: Benchmark, tmp_path: Path) -> Non
         )
     assert any(state == TrialState.PRUNED for state, *_ in outcomes[0])
     assert outcomes[0] == outcomes[1] == outcomes[2]
+
+
+def test_skip_prunes_infeasible_at_zero_energy_in_multi_objective_studies(
+    bench: Benchmark,
+) -> None:
+    objective = eahas_objective(benchmark=bench, constraints="skip", multi_objective=True)
+    study = optuna.create_study(
+        directions=objective.directions, sampler=optuna.samplers.RandomSampler(seed=2)
+    )
+    # Random configurations are rarely feasible (about 2 %): start from a feasible one.
+    study.enqueue_trial(bench.sample(1, seed=0, constrained=True)[0])
+    study.optimize(objective, n_trials=6)
+    states = {t.state for t in study.trials}
+    assert states == {TrialState.COMPLETE, TrialState.PRUNED}
+    for trial in study.trials:
+        feasible = trial.user_attrs[energy.FEASIBLE]
+        assert (trial.state == TrialState.COMPLETE) == feasible
+        if not feasible:
+            assert trial.values is None
+            assert trial.user_attrs[energy.ENERGY_J] == 0.0
+            assert trial.user_attrs[energy.SKIPPED_INFEASIBLE] is True
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"report_interval": 0}, "report_interval must be at least 1"),
+        ({"constraints": "drop"}, "constraints must be 'record', 'skip' or 'ignore'"),
+        ({"mode": "simulate"}, "mode must be 'surrogate' or 'train'"),
+        ({"mode": "train"}, "mode='train' takes training options and no benchmark"),
+    ],
+)
+def test_bad_objective_options_are_rejected(
+    bench: Benchmark, kwargs: dict[str, Any], match: str
+) -> None:
+    options: dict[str, Any] = {
+        "seed": None,
+        "noise": False,
+        "report_interval": 1,
+        "constraints": "record",
+        "multi_objective": False,
+        "search_space": None,
+    }
+    with pytest.raises(ValueError, match=match):
+        EahasObjective(bench, **{**options, **kwargs})
 
 
 def test_threads_record_every_trial_energy(bench: Benchmark) -> None:
