@@ -1,4 +1,5 @@
-"""The per-trial energy contract shared by objectives, samplers, pruners and reports."""
+"""The per-trial energy contract, energy meters, and the penalty forms shared by energy-aware
+samplers and pruners."""
 
 from optuna_eahas.energy._contract import ACTS
 from optuna_eahas.energy._contract import BENCHMARK
@@ -21,15 +22,20 @@ from optuna_eahas.energy._measurement import EnergyMeter
 from optuna_eahas.energy._measurement import Measurement
 from optuna_eahas.energy._measurement import MeterUnavailable
 from optuna_eahas.energy._nvml import NVMLMeter
+from optuna_eahas.energy._penalty import AdditivePenalty
+from optuna_eahas.energy._penalty import EnergyPenalty
+from optuna_eahas.energy._penalty import MultiplicativePenalty
 from optuna_eahas.energy._rapl import RAPLMeter
 from optuna_eahas.energy._select import default_meter
 
 __all__ = [
     "ACTS",
+    "AdditivePenalty",
     "BENCHMARK",
     "CONSTRAINT_PREFIX",
     "ENERGY_ESTIMATED",
     "EnergyMeter",
+    "EnergyPenalty",
     "EstimatedMeter",
     "ENERGY_J",
     "ENERGY_SOURCE",
@@ -40,6 +46,7 @@ __all__ = [
     "INFERENCE_TIME_S",
     "Measurement",
     "MeterUnavailable",
+    "MultiplicativePenalty",
     "NVMLMeter",
     "PARAMS",
     "RAPLMeter",

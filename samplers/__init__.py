@@ -1,0 +1,3 @@
+"""Energy-aware samplers (installed as ``optuna_eahas.samplers``)."""
+
+__all__: list[str] = []
