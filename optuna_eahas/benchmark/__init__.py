@@ -2,5 +2,7 @@
 
 from optuna_eahas.benchmark._benchmark import Benchmark
 from optuna_eahas.benchmark._benchmark import QueryResult
+from optuna_eahas.benchmark._optimum import Optimum
+from optuna_eahas.benchmark._optimum import estimate_optimum
 
-__all__ = ["Benchmark", "QueryResult"]
+__all__ = ["Benchmark", "Optimum", "QueryResult", "estimate_optimum"]
