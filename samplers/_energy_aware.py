@@ -70,6 +70,8 @@ class EnergyAwareSampler(BaseSampler):
         self.base_sampler.reseed_rng()
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        if len(study.directions) > 1:
+            return  # sampling raises the error
         with self._lock:
             self._twin(study, trial)
 
