@@ -188,6 +188,9 @@ class SearchSpace:
             raise reject()
         if name in self._numeric:
             dim = self._numeric[name]
+            # Range first: snapping a huge value to the grid would overflow.
+            if not dim.low - dim.step <= number <= dim.high + dim.step:
+                raise reject()
             snapped = dim.snap_scalar(number)
             on_grid = abs(snapped - number) <= 1e-6 * max(1.0, abs(number))
             if on_grid and dim.low - 1e-9 <= snapped <= dim.high + 1e-9:
