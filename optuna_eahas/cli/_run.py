@@ -1,12 +1,20 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+import math
 import threading
+import warnings
 
 import optuna
+from optuna.exceptions import ExperimentalWarning
+from optuna.storages import RDBStorage
+from optuna.study import MaxTrialsCallback
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.exc import SQLAlchemyError
 from tqdm.auto import tqdm
 
@@ -21,8 +29,16 @@ from optuna_eahas.cli._registry import make_pruner
 from optuna_eahas.cli._registry import make_sampler
 from optuna_eahas.objective import eahas_objective
 from optuna_eahas.objective import search_energy
+from optuna_eahas.pruners import SearchEnergyBudget
 
 _J_PER_KWH = 3.6e6
+_DEFAULT_N_TRIALS = 200
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# A stale trial's configuration is run again at most this often (Optuna's system attribute
+# names, shared with optuna.storages.RetryHeartbeatStaleTrialCallback).
+_MAX_RETRY = 1
+_FAILED_TRIAL = "failed_trial"
+_RETRY_HISTORY = "retry_history"
 _DESCRIPTION = """\
 Search EA-HAS-Bench's joint architecture and hyperparameter space with an
 Optuna sampler and pruner. Each trial asks the surrogate benchmark for a
@@ -30,12 +46,24 @@ configuration's learning curve and reports it epoch by epoch, so the pruner
 can stop it early. The training energy every trial spent, pruned ones
 included, adds up to the search energy. The study is stored (SQLite by
 default); running the same command again continues it.
+
+Many workers, on one machine or several, can share one study: start the same
+command in each, with a storage they all reach (PostgreSQL or MySQL across
+machines, SQLite on one machine). --total-trials and --budget-kwh then count
+the trials and energy of all workers. With --heartbeat-interval, a trial whose
+worker died (killed, lost power) is marked failed after the grace period, its
+energy so far still counts, and its configuration is run again once.
 """
 _EPILOG = """\
 examples:
   eahas run --n-trials 100 --seed 0
   eahas run --sampler random --pruner hyperband --budget-kwh 50 --storage sqlite:///bench.db
   eahas run --dataset tinyimagenet --constraints ignore --n-jobs 2
+
+several workers on one study (run this on every machine; a rerun after a crash
+finishes the remaining trials):
+  eahas run --storage postgresql://user:password@db-host/eahas --study-name shared \
+      --sampler random --total-trials 2000 --heartbeat-interval 10
 
 Inspect the study in a browser with optuna-dashboard:
   optuna-dashboard sqlite:///eahas.db
@@ -61,7 +89,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="how trials are stopped early (default median)",
     )
     parser.add_argument(
-        "--n-trials", type=int, default=200, metavar="N", help="trials to run now (default 200)"
+        "--n-trials",
+        type=int,
+        default=None,
+        metavar="N",
+        help="trials this command runs now (default 200, or unlimited with --total-trials)",
+    )
+    parser.add_argument(
+        "--total-trials",
+        type=int,
+        default=None,
+        metavar="N",
+        help=(
+            "stop once the study holds N complete or pruned trials, counting every worker's and "
+            "earlier runs'; rerunning after a crash finishes the rest (default: no target)"
+        ),
     )
     parser.add_argument(
         "--budget-kwh",
@@ -100,7 +142,32 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--storage",
         default="sqlite:///eahas.db",
         metavar="URL",
-        help="an Optuna storage URL (default sqlite:///eahas.db)",
+        help=(
+            "an Optuna RDB storage URL: sqlite:///FILE on one machine, "
+            "postgresql://USER:PASSWORD@HOST/DB to share a study between machines "
+            "(default sqlite:///eahas.db)"
+        ),
+    )
+    parser.add_argument(
+        "--heartbeat-interval",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help=(
+            "record a heartbeat of each running trial every SECONDS; a trial whose heartbeat "
+            "stops (its worker died) is failed and its configuration retried once "
+            "(default: off)"
+        ),
+    )
+    parser.add_argument(
+        "--grace-period",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help=(
+            "with --heartbeat-interval: how long a heartbeat may be late before its trial is "
+            "failed (default twice the interval)"
+        ),
     )
     parser.add_argument(
         "--study-name",
@@ -115,14 +182,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.n_trials < 1:
-        raise ValueError(f"--n-trials must be at least 1, got {args.n_trials}.")
-    if args.report_interval < 1:
-        raise ValueError(f"--report-interval must be at least 1, got {args.report_interval}.")
-    if args.n_jobs < 1:
-        raise ValueError(f"--n-jobs must be at least 1, got {args.n_jobs}.")
-    if args.budget_kwh is not None and not args.budget_kwh > 0:
-        raise ValueError(f"--budget-kwh must be positive, got {args.budget_kwh}.")
+    _check_arguments(args)
     benchmark = load_benchmark(args)
     objective = eahas_objective(
         benchmark=benchmark,
@@ -135,7 +195,7 @@ def run(args: argparse.Namespace) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         study = optuna.create_study(
-            storage=args.storage,
+            storage=_open_storage(args),
             study_name=study_name,
             sampler=make_sampler(args.sampler, seed=args.seed),
             pruner=make_pruner(args.pruner),
@@ -143,24 +203,123 @@ def run(args: argparse.Namespace) -> None:
             load_if_exists=True,
         )
     except (ImportError, SQLAlchemyError) as error:
-        reason = str(error).splitlines()[0]
-        raise ValueError(
-            f"Cannot open storage {args.storage!r}: {reason} "
-            "(expected an Optuna storage URL such as sqlite:///eahas.db)."
-        ) from error
+        raise _storage_error(args.storage, error) from error
     _check_continuable(study, benchmark)
 
-    budget_j = None if args.budget_kwh is None else args.budget_kwh * _J_PER_KWH
+    budget = None if args.budget_kwh is None else SearchEnergyBudget(args.budget_kwh)
     n_before = len(study.get_trials(deepcopy=False))
-    progress = _Progress(study, total=args.n_trials, budget_j=budget_j)
-    if not progress.budget_reached():
+    n_trials = args.n_trials
+    callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = []
+    if args.total_trials is not None:
+        callbacks.append(MaxTrialsCallback(args.total_trials, states=_FINISHED))
+    elif n_trials is None:
+        n_trials = _DEFAULT_N_TRIALS
+    progress = _Progress(
+        study, total=_remaining(study, n_trials, args.total_trials), budget=budget
+    )
+    callbacks.append(progress)
+    if not progress.done():
         try:
-            study.optimize(
-                objective, n_trials=args.n_trials, n_jobs=args.n_jobs, callbacks=[progress]
-            )
+            study.optimize(objective, n_trials=n_trials, n_jobs=args.n_jobs, callbacks=callbacks)
         finally:
             progress.close()
-    print(_summary(study, benchmark, args, n_before=n_before, budget_j=budget_j))
+    print(_summary(study, benchmark, args, n_before=n_before, budget=budget))
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    for option in ("n_trials", "total_trials", "report_interval", "n_jobs"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            raise ValueError(f"--{option.replace('_', '-')} must be at least 1, got {value}.")
+    if args.budget_kwh is not None and not 0 < args.budget_kwh < math.inf:
+        raise ValueError(f"--budget-kwh must be a positive number of kWh, got {args.budget_kwh}.")
+    if args.heartbeat_interval is not None and args.heartbeat_interval < 1:
+        raise ValueError(
+            f"--heartbeat-interval must be at least 1 second, got {args.heartbeat_interval}."
+        )
+    if args.grace_period is not None:
+        if args.heartbeat_interval is None:
+            raise ValueError("--grace-period needs --heartbeat-interval.")
+        if args.grace_period < args.heartbeat_interval:
+            raise ValueError(
+                f"--grace-period must be at least --heartbeat-interval "
+                f"({args.heartbeat_interval} s), got {args.grace_period}."
+            )
+
+
+def _open_storage(args: argparse.Namespace) -> RDBStorage:
+    """The study's RDB storage, with Optuna's heartbeat when ``--heartbeat-interval`` is set.
+
+    SQLite waits up to a minute for the write lock, which several local workers take in turn.
+    """
+    url = args.storage
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite:") else None
+    try:
+        with warnings.catch_warnings():
+            # Optuna marks the heartbeat options experimental; this command relies on them.
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            return RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=args.heartbeat_interval,
+                grace_period=args.grace_period,
+                heartbeat_stale_trial_callback=(
+                    None if args.heartbeat_interval is None else _retry_stale_trial
+                ),
+            )
+    except (ImportError, SQLAlchemyError, ValueError) as error:
+        raise _storage_error(url, error) from error
+
+
+def _storage_error(url: str, error: Exception) -> ValueError:
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return ValueError(
+        f"Cannot open storage {_without_password(url)!r} (--storage): {reason} (expected an "
+        "Optuna RDB storage URL such as sqlite:///eahas.db or "
+        "postgresql://user:password@host/database)."
+    )
+
+
+def _without_password(url: str) -> str:
+    """The URL to show in messages: its password, if any, masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return url
+
+
+def _retry_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Queue the configuration of a trial whose worker died (its heartbeat went stale) once.
+
+    Unlike :class:`optuna.storages.RetryHeartbeatStaleTrialCallback`, the retry does not copy
+    the failed trial's user attributes: the failed trial keeps the energy it recorded up to
+    its last report (it counts in the search energy), and the retry records only its own, so
+    no joule is counted twice. The retry carries Optuna's ``failed_trial`` and
+    ``retry_history`` system attributes, so
+    ``RetryHeartbeatStaleTrialCallback.retried_trial_number`` works on it.
+    """
+    history = [*trial.system_attrs.get(_RETRY_HISTORY, []), trial.number]
+    if len(history) > _MAX_RETRY:
+        return
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            system_attrs={_FAILED_TRIAL: history[0], _RETRY_HISTORY: history},
+        )
+    )
+
+
+def _remaining(study: optuna.Study, n_trials: int | None, total_trials: int | None) -> int | None:
+    """Trials this command will run at most (the progress bar's length), if known."""
+    remaining = []
+    if n_trials is not None:
+        remaining.append(n_trials)
+    if total_trials is not None:
+        finished = study.get_trials(deepcopy=False, states=_FINISHED)
+        remaining.append(max(total_trials - len(finished), 0))
+    return min(remaining, default=None)
 
 
 def _default_study_name(benchmark: Benchmark, args: argparse.Namespace) -> str:
@@ -186,18 +345,30 @@ def _check_continuable(study: optuna.Study, benchmark: Benchmark) -> None:
 
 
 class _Progress:
-    """Callback that advances the progress bar and stops the study at the energy budget."""
+    """Callback that advances the progress bar and stops the study at the energy budget.
 
-    def __init__(self, study: optuna.Study, *, total: int, budget_j: float | None) -> None:
+    The budget counts every trial in the storage, so workers sharing a study share it; each
+    stops after the trial it has in flight when the budget is reached
+    (:class:`~optuna_eahas.pruners.SearchEnergyBudget`).
+    """
+
+    def __init__(
+        self, study: optuna.Study, *, total: int | None, budget: SearchEnergyBudget | None
+    ) -> None:
         self._study = study
-        self._budget_j = budget_j
+        self._budget = budget
+        self._total = total
         values = [float(t.values[0]) for t in _feasible_complete(study.get_trials(deepcopy=False))]
         self._best = max(values, default=None)
+        self._spent_here_j = 0.0
         self._lock = threading.Lock()
         self._bar = tqdm(total=total, desc=study.study_name, unit="trial", disable=None)
 
-    def budget_reached(self) -> bool:
-        return self._budget_j is not None and search_energy(self._study) >= self._budget_j
+    def done(self) -> bool:
+        """True when there is nothing to run: the budget or the trial target is reached."""
+        return self._total == 0 or (
+            self._budget is not None and self._budget.is_reached(self._study)
+        )
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         with self._lock:
@@ -205,13 +376,18 @@ class _Progress:
                 value = float(trial.values[0])
                 self._best = value if self._best is None else max(self._best, value)
             best = "-" if self._best is None else f"{self._best:.2f}%"
-            spent_j = search_energy(study)
-            self._bar.set_postfix_str(
-                f"best {best}, {spent_j / _J_PER_KWH:.3g} kWh", refresh=False
-            )
+            if self._budget is None:
+                # Reading every worker's trials after each trial would cost more than a
+                # trial; the bar shows this command's energy and the summary the study's.
+                self._spent_here_j += energy.consumed_energy(trial) or 0.0
+                spent = f"{self._spent_here_j / _J_PER_KWH:.3g} kWh here"
+            else:
+                spent_j = self._budget.consumed_j(study)
+                spent = f"{spent_j / _J_PER_KWH:.3g} of {self._budget.kwh:.3g} kWh"
+                if spent_j >= self._budget.budget_j:
+                    study.stop()
+            self._bar.set_postfix_str(f"best {best}, {spent}", refresh=False)
             self._bar.update(1)
-            if self._budget_j is not None and spent_j >= self._budget_j:
-                study.stop()
 
     def close(self) -> None:
         self._bar.close()
@@ -231,7 +407,7 @@ def _summary(
     args: argparse.Namespace,
     *,
     n_before: int,
-    budget_j: float | None,
+    budget: SearchEnergyBudget | None,
 ) -> str:
     trials = study.get_trials(deepcopy=False)
     states = [t.state for t in trials]
@@ -251,8 +427,8 @@ def _summary(
         *_best_lines(trials, benchmark),
         f"search energy:  {spent_j / _J_PER_KWH:.4g} kWh ({spent_j / 1e3:.4g} kJ, all trials)",
     ]
-    if budget_j is not None and spent_j >= budget_j:
-        lines.append(f"budget:         reached {budget_j / _J_PER_KWH:.4g} kWh; stopped")
+    if budget is not None and spent_j >= budget.budget_j:
+        lines.append(f"budget:         reached {budget.kwh:.4g} kWh; stopped")
     lines.append(f"benchmark:      {describe_benchmark(benchmark.identity)}")
     return "\n".join(lines)
 
