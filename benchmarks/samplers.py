@@ -99,8 +99,11 @@ def run_search(benchmark_name: str, method: str, seed: int, budget_kwh: float) -
     objective = eahas_objective(
         benchmark=benchmark, noise=False, constraints="ignore", report_interval=200
     )
+    # No pruning: the comparison is between samplers (Optuna's default would prune here).
     study = optuna.create_study(
-        direction="maximize", sampler=_make_sampler(method, seed, budget_j)
+        direction="maximize",
+        sampler=_make_sampler(method, seed, budget_j),
+        pruner=optuna.pruners.NopPruner(),
     )
     spent = 0.0
     best = -np.inf

@@ -8,6 +8,7 @@ import numpy as np
 from optuna.distributions import BaseDistribution
 from optuna.study import Study
 from optuna.trial import FrozenTrial
+from scipy import special
 from scipy import stats
 
 from optuna_eahas.energy import consumed_energy
@@ -109,8 +110,7 @@ class CostAwareSampler(ModelBasedSampler):
             .predict(candidate_features)
         )
         std = np.maximum(std, 1e-9)
-        z = (mean - gains.max()) / std
-        log_ei = np.log(np.maximum(std * (z * stats.norm.cdf(z) + stats.norm.pdf(z)), 1e-300))
+        log_ei = np.log(std) + _log_h((mean - gains.max()) / std)
         return np.argsort(
             -(
                 log_ei
@@ -143,3 +143,20 @@ class CostAwareSampler(ModelBasedSampler):
         model = BootstrapEnsemble(n_models=2, n_estimators=self._n_estimators, seed=seed + 1)
         model.fit(features[known], np.log(energies[known]))
         return model.predict(candidate_features)[0]
+
+
+# Below this z, h(z) = z * Phi(z) + phi(z) is computed from its asymptotic form.
+_Z_TAIL = -6.0
+
+
+def _log_h(z: np.ndarray) -> np.ndarray:
+    """``log(z * Phi(z) + phi(z))``, the log of expected improvement over one standard
+    deviation, without underflow: far below the incumbent EI still ranks candidates by how
+    close they come, instead of vanishing and leaving only the cost to rank them (the
+    asymptotic ``h(z) ~ phi(z) / z**2`` for ``z << 0``; Ament et al., NeurIPS 2023, LogEI)."""
+    log_h = np.empty_like(z)
+    tail = z < _Z_TAIL
+    body = ~tail
+    log_h[body] = np.log(z[body] * special.ndtr(z[body]) + stats.norm.pdf(z[body]))
+    log_h[tail] = stats.norm.logpdf(z[tail]) - 2.0 * np.log(-z[tail])
+    return log_h

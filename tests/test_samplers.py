@@ -430,3 +430,18 @@ def test_multi_objective_studies_are_refused(sampler: BaseSampler) -> None:
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
     with pytest.raises(ValueError, match="single-objective"):
         study.optimize(lambda t: (t.suggest_float("x", 0, 1), 1.0), n_trials=1)
+
+
+def test_log_expected_improvement_is_exact_then_asymptotic_and_never_flat() -> None:
+    from scipy import stats
+
+    from optuna_eahas.samplers._cost_aware import _log_h
+
+    z = np.linspace(-5.5, 3.0, 50)
+    exact = np.log(z * stats.norm.cdf(z) + stats.norm.pdf(z))
+    np.testing.assert_allclose(_log_h(z), exact, rtol=1e-9)
+    far = _log_h(np.linspace(-60.0, -6.5, 50))
+    # Far below the incumbent EI underflows to 0 in floating point; its log keeps ranking.
+    assert np.all(np.isfinite(far))
+    assert np.all(np.diff(far) > 0)
+    assert abs(_log_h(np.array([-6.0001]))[0] - _log_h(np.array([-5.9999]))[0]) < 0.1
