@@ -7,9 +7,12 @@ from collections.abc import Sequence
 import sys
 
 from optuna_eahas.cli import _collect
+from optuna_eahas.cli import _compare
+from optuna_eahas.cli import _dashboard
 from optuna_eahas.cli import _fit
 from optuna_eahas.cli import _info
 from optuna_eahas.cli import _query
+from optuna_eahas.cli import _report
 from optuna_eahas.cli import _run
 from optuna_eahas.cli import _simulate
 
@@ -27,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     _fit.add_parser(subparsers)
     _collect.add_parser(subparsers)
     _run.add_parser(subparsers)
+    _compare.add_parser(subparsers)
+    _report.add_parser(subparsers)
+    _dashboard.add_parser(subparsers)
     _query.add_parser(subparsers)
     _info.add_parser(subparsers)
     return parser

@@ -10,12 +10,33 @@ from typing import Any
 import optuna
 from optuna.pruners import BasePruner
 from optuna.samplers import BaseSampler
+from optuna.storages import BaseStorage
+from sqlalchemy.exc import SQLAlchemyError
 
 from optuna_eahas.benchmark import Benchmark
 from optuna_eahas.space import DATASETS
 
-SAMPLERS = ("random", "tpe", "gp", "cmaes", "nsgaii", "qmc")
-PRUNERS = ("none", "median", "hyperband", "successive-halving", "percentile")
+# Optuna's built-ins, then this project's energy-aware methods (``optuna_eahas.samplers`` and
+# ``optuna_eahas.pruners``, imported on first use).
+ENERGY_AWARE_SAMPLERS = (
+    "ea-random",
+    "ea-tpe",
+    "ls",
+    "ea-ls",
+    "bananas",
+    "ea-bananas",
+    "cost-aware",
+)
+SAMPLERS = ("random", "tpe", "gp", "cmaes", "nsgaii", "qmc", *ENERGY_AWARE_SAMPLERS)
+ENERGY_AWARE_PRUNERS = ("ea-sh", "ea-hyperband", "ea-median", "ea-percentile")
+PRUNERS = (
+    "none",
+    "median",
+    "hyperband",
+    "successive-halving",
+    "percentile",
+    *ENERGY_AWARE_PRUNERS,
+)
 
 # The longest training run in EA-HAS-Bench's space (max_epoch is 50, 100 or 200): the
 # resource Hyperband allocates, in reported epochs.
@@ -23,10 +44,19 @@ _MAX_EPOCH = 200
 _REQUIRES = {"gp": "torch", "cmaes": "cmaes"}
 
 
-def make_sampler(name: str, *, seed: int | None = None) -> BaseSampler:
-    """A sampler by name; Optuna 5's samplers read the constraints set by the objective."""
+def make_sampler(
+    name: str, *, seed: int | None = None, energy_budget_j: float | None = None
+) -> BaseSampler:
+    """A sampler by name; Optuna 5's samplers read the constraints set by the objective.
+
+    The ``ea-`` samplers rank trials by accuracy penalised with per-epoch training energy, the
+    paper's EA-BANANAS form (``MultiplicativePenalty``; EA-HAS-Bench, Section 5).
+    ``energy_budget_j``, the search's budget, lets ``cost-aware`` cool its cost penalty.
+    """
     if name not in SAMPLERS:
         raise ValueError(f"Unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}.")
+    if name in ENERGY_AWARE_SAMPLERS:
+        return _energy_aware_sampler(name, seed=seed, energy_budget_j=energy_budget_j)
     package = _REQUIRES.get(name)
     if package is not None and importlib.util.find_spec(package) is None:
         raise ValueError(f"The {name} sampler needs {package!r}: pip install {package}.")
@@ -44,10 +74,35 @@ def make_sampler(name: str, *, seed: int | None = None) -> BaseSampler:
     return optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False)
 
 
+def _energy_aware_sampler(
+    name: str, *, seed: int | None, energy_budget_j: float | None
+) -> BaseSampler:
+    from optuna_eahas import samplers
+    from optuna_eahas.energy import MultiplicativePenalty
+
+    if name == "ea-random":
+        return samplers.EnergyAwareSampler(
+            optuna.samplers.RandomSampler(seed=seed), penalty=MultiplicativePenalty()
+        )
+    if name == "ea-tpe":
+        return samplers.EnergyAwareSampler(
+            optuna.samplers.TPESampler(seed=seed), penalty=MultiplicativePenalty()
+        )
+    if name in ("ls", "ea-ls"):
+        penalty = MultiplicativePenalty() if name == "ea-ls" else None
+        return samplers.LocalSearchSampler(penalty=penalty, seed=seed)
+    if name in ("bananas", "ea-bananas"):
+        penalty = MultiplicativePenalty() if name == "ea-bananas" else None
+        return samplers.BananasSampler(penalty=penalty, seed=seed)
+    return samplers.CostAwareSampler(seed=seed, energy_budget_j=energy_budget_j)
+
+
 def make_pruner(name: str) -> BasePruner:
     """A pruner by name, set up for curves of 50 to 200 epochs reported every epoch."""
     if name not in PRUNERS:
         raise ValueError(f"Unknown pruner {name!r}; choose one of {', '.join(PRUNERS)}.")
+    if name in ENERGY_AWARE_PRUNERS:
+        return _energy_aware_pruner(name)
     if name == "none":
         return optuna.pruners.NopPruner()
     if name == "median":
@@ -57,6 +112,55 @@ def make_pruner(name: str) -> BasePruner:
     if name == "successive-halving":
         return optuna.pruners.SuccessiveHalvingPruner()
     return optuna.pruners.PercentilePruner(25.0, n_startup_trials=5, n_warmup_steps=5)
+
+
+def _energy_aware_pruner(name: str) -> BasePruner:
+    """The energy-aware counterparts of the built-in pruners: median and percentile compare
+    accuracies penalised by per-epoch energy (the default ``MultiplicativePenalty``) with the
+    same settings; successive halving and Hyperband allocate rungs in joules (resources set
+    from the first trials' energy)."""
+    from optuna_eahas import pruners
+
+    if name == "ea-median":
+        return pruners.EnergyAwareMedianPruner(n_startup_trials=5, n_warmup_steps=5)
+    if name == "ea-percentile":
+        return pruners.EnergyAwarePercentilePruner(25.0, n_startup_trials=5, n_warmup_steps=5)
+    if name == "ea-hyperband":
+        return pruners.EnergyAwareHyperbandPruner()
+    return pruners.EnergyAwareSuccessiveHalvingPruner()
+
+
+def open_storage(url_or_path: str, *, must_exist: bool = False) -> BaseStorage:
+    """An Optuna storage: an RDB URL, a SQLite file, or a journal file (a path ending in
+    ``.log``; Optuna's ``JournalFileBackend``).
+
+    SQLite waits up to a minute for a lock held by another process. A journal file stores a
+    finished trial in one appended line, tens of times faster than an RDB, which writes each
+    reported value in its own queries. With ``must_exist``, a file that does not exist is an
+    error (reading commands must not create an empty storage).
+    """
+    if "://" not in url_or_path and url_or_path.endswith(".log"):
+        if must_exist and not Path(url_or_path).is_file():
+            raise ValueError(f"No storage {url_or_path!r}: the journal file does not exist.")
+        return optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(url_or_path)
+        )
+    url = url_or_path if "://" in url_or_path else f"sqlite:///{url_or_path}"
+    sqlite_file = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None
+    if must_exist and sqlite_file is not None and not Path(sqlite_file).is_file():
+        raise ValueError(
+            f"No storage {url_or_path!r}: the SQLite file {sqlite_file} does not exist."
+        )
+    engine_kwargs = {"connect_args": {"timeout": 60}} if sqlite_file is not None else None
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    except (ImportError, SQLAlchemyError, ValueError) as error:
+        reason = str(error).splitlines()[0]
+        raise ValueError(
+            f"Cannot open storage {url_or_path!r}: {reason} (expected an Optuna storage URL such "
+            "as sqlite:///eahas.db or postgresql://user:password@host/db, a SQLite file, or a "
+            "journal file ending in .log)."
+        ) from error
 
 
 def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:

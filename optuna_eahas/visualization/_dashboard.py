@@ -48,6 +48,8 @@ def save_dashboard_figures(
             "eahas-learning-curves": plot_learning_curves(s, n_best=3),
         }
         for graph_object_id, figure in {**comparison, **own}.items():
+            # Without the template (~7 kB of styling): every kB is a storage write per study.
+            figure.update_layout(template=None)
             optuna_dashboard.save_plotly_graph_object(s, figure, graph_object_id=graph_object_id)
         optuna_dashboard.save_note(s, _note(s, optimum=optimum, n_compared=len(studies)))
 

@@ -60,11 +60,13 @@ def _plot_regret(
     groups = group_by_method(studies)
     traces = {method: [search_trace(s) for s in group] for method, group in groups.items()}
     grid = common_grid([t for group in traces.values() for t in group], axis)
-    x = grid / _X_SCALES[axis]
+    # Rounded (5 decimals of kWh or h, 6 significant digits of regret) to keep figures small.
+    x = np.round(grid / _X_SCALES[axis], 5)
     colors = method_colors(list(groups))
     figure = go.Figure()
     for method, group in traces.items():
-        low, median, high = np.maximum(regret_quantiles(group, optimum, axis, grid), REGRET_FLOOR)
+        quantiles = np.maximum(regret_quantiles(group, optimum, axis, grid), REGRET_FLOOR)
+        low, median, high = (np.array([float(f"{v:.6g}") for v in q]) for q in quantiles)
         color = colors[method]
         common = {"x": x, "mode": "lines", "line_shape": "hv", "legendgroup": method}
         figure.add_trace(
