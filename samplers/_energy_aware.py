@@ -56,7 +56,7 @@ class EnergyAwareSampler(BaseSampler):
         self._shadow: Study | None = None
         self._study_name: str | None = None
         self._mirrored: set[int] = set()
-        self._twins: dict[int, Trial] = {}
+        self._twins: dict[int, tuple[Trial, FrozenTrial]] = {}
 
     def __repr__(self) -> str:
         return f"EnergyAwareSampler({self.base_sampler!r}, penalty={self.penalty!r})"
@@ -132,11 +132,14 @@ class EnergyAwareSampler(BaseSampler):
         shadow = self._shadow_of(study)
         twin = self._twins.get(trial.number)
         if twin is None:
-            self._sync(study)
-            # ``ask`` lets the base sampler's ``before_trial`` see the twin.
-            twin = shadow.ask()
-            self._twins[trial.number] = twin
-        return shadow, _running(shadow, twin.number)
+            if len(self._mirrored) < trial.number:
+                # Trials finished outside this sampler's after_trial (other workers).
+                self._sync(study)
+            # ``ask`` lets the base sampler's ``before_trial`` see the twin. Like Optuna's own
+            # Trial, the frozen twin is read once; what the sampler stores is read at the end.
+            asked = shadow.ask()
+            twin = self._twins[trial.number] = (asked, _running(shadow, asked.number))
+        return shadow, twin[1]
 
     def _shadow_of(self, study: Study) -> Study:
         if self._shadow is None or self._study_name != study.study_name:
@@ -166,10 +169,10 @@ class EnergyAwareSampler(BaseSampler):
         if twin is not None:
             # The twin carries what the base sampler stored (e.g. CMA-ES's generation); it is
             # closed as failed, invisibly to the base sampler, and replaced by the copy.
-            system_attrs = _running(shadow, twin.number).system_attrs
+            system_attrs = _running(shadow, twin[0].number).system_attrs
             shadow.sampler = RandomSampler()
             try:
-                shadow.tell(twin, state=TrialState.FAIL)
+                shadow.tell(twin[0], state=TrialState.FAIL)
             finally:
                 shadow.sampler = self.base_sampler
         if state not in FINISHED_WITH_VALUE or value is None:
@@ -191,7 +194,9 @@ class EnergyAwareSampler(BaseSampler):
 
 
 def _running(shadow: Study, number: int) -> FrozenTrial:
-    for trial in shadow.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if trial.number == number:
-            return trial
-    raise RuntimeError(f"Shadow trial {number} is not running.")
+    # The shadow study is in memory, where trials are listed by number: an O(1) lookup
+    # (filtering by state would scan the whole study every trial).
+    trial = shadow.get_trials(deepcopy=False)[number]
+    if trial.number != number or trial.state != TrialState.RUNNING:
+        raise RuntimeError(f"Shadow trial {number} is not running.")
+    return trial
