@@ -90,15 +90,15 @@ def test_compare_runs_the_grid_into_one_storage_and_a_rerun_redoes_nothing(
     assert {name: len(s.trials) for name, s in _studies(storage).items()} == counts
 
     # A larger budget continues the same studies; a new seed adds studies.
-    assert main(argv(0.3, ["0", "1"])) == 0
+    assert main(argv(0.25, ["0", "1"])) == 0
     studies = _studies(storage)
     assert len(studies) == 4
     for name, study in studies.items():
-        _assert_finished_without_duplicates(study, 0.3 * KWH)
-        if name in counts and spent[name] < 0.3 * KWH:
+        _assert_finished_without_duplicates(study, 0.25 * KWH)
+        if name in counts and spent[name] < 0.25 * KWH:
             assert len(study.trials) > counts[name]  # continued
         elif name in counts:
-            assert len(study.trials) == counts[name]  # its last trial had reached 0.3 kWh
+            assert len(study.trials) == counts[name]  # its last trial had reached 0.25 kWh
     # Seeds vary the sampler: the two random seeds drew different configurations.
     first = [studies[f"cifar10:random+none:seed{seed}"].trials[0].params for seed in (0, 1)]
     assert first[0] != first[1]

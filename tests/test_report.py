@@ -17,7 +17,7 @@ def compared(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A journal storage holding a small 'eahas compare' run: two methods x two seeds."""
     storage = str(tmp_path_factory.mktemp("report") / "compare.log")
     argv = ["compare", "--methods", "random+none", "tpe+median", "--seeds", "0", "1"]
-    argv += ["--budget-kwh", "0.3", "--storage", storage, "--n-jobs", "1", "--optimum", "95.5"]
+    argv += ["--budget-kwh", "0.15", "--storage", storage, "--n-jobs", "1", "--optimum", "95.5"]
     assert main(argv) == 0
     return storage
 
@@ -48,7 +48,7 @@ def test_report_is_one_self_contained_html_file_with_every_figure(
     ):
         assert title in text
     assert "simulated" in text and "random+none (median of 2 seeds)" in text
-    assert "Budget: 0.3 kWh" in text
+    assert "Budget: 0.15 kWh" in text
 
 
 def test_report_estimates_the_optimum_of_studies_that_stored_none(

@@ -25,6 +25,9 @@ GRID_POINTS = 256
 
 Axis = Literal["energy", "time"]
 
+LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0.0}
+"""Legends go under the plot, so that narrow panels (optuna-dashboard's) keep the plot wide."""
+
 
 def as_studies(study: optuna.Study | Sequence[optuna.Study]) -> list[optuna.Study]:
     studies = [study] if isinstance(study, optuna.Study) else list(study)

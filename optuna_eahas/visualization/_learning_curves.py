@@ -6,6 +6,7 @@ import optuna
 from optuna.trial import TrialState
 import plotly.graph_objects as go
 
+from optuna_eahas.visualization._common import LEGEND_BELOW
 from optuna_eahas.visualization._common import as_studies
 from optuna_eahas.visualization._common import group_by_method
 from optuna_eahas.visualization._common import method_colors
@@ -54,5 +55,6 @@ def plot_learning_curves(
         xaxis_title="epoch",
         yaxis_title="test accuracy (%)",
         template="plotly_white",
+        legend=LEGEND_BELOW,
     )
     return figure

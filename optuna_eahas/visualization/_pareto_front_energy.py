@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 
 from optuna_eahas import energy
 from optuna_eahas.visualization._common import J_PER_KWH
+from optuna_eahas.visualization._common import LEGEND_BELOW
 from optuna_eahas.visualization._common import as_studies
 from optuna_eahas.visualization._common import group_by_method
 from optuna_eahas.visualization._common import method_colors
@@ -74,6 +75,7 @@ def plot_pareto_front_energy(study: optuna.Study | Sequence[optuna.Study]) -> go
         yaxis_title="final test accuracy (%)",
         xaxis_type="log",
         template="plotly_white",
+        legend=LEGEND_BELOW,
     )
     return figure
 

@@ -7,6 +7,7 @@ import optuna
 import plotly.graph_objects as go
 
 from optuna_eahas.visualization._common import J_PER_KWH
+from optuna_eahas.visualization._common import LEGEND_BELOW
 from optuna_eahas.visualization._common import REGRET_FLOOR
 from optuna_eahas.visualization._common import S_PER_HOUR
 from optuna_eahas.visualization._common import Axis
@@ -113,9 +114,10 @@ def _plot_regret(
             "(median and interquartile range over seeds)"
         ),
         xaxis_title=_X_TITLES[axis],
-        yaxis_title=f"test regret (accuracy points, log scale; 0 drawn at {REGRET_FLOOR:g})",
+        yaxis_title=f"test regret (% points, log; 0 drawn at {REGRET_FLOOR:g})",
         yaxis_type="log",
         legend_title_text=f"method (optimum {optimum:.2f}%)",
         template="plotly_white",
+        legend=LEGEND_BELOW,
     )
     return figure
