@@ -31,6 +31,7 @@ from workers.storages import wait_all
 from optuna_eahas import energy
 from optuna_eahas import search_energy
 from optuna_eahas.benchmark import Benchmark
+from optuna_eahas.records import read_records
 
 TOTAL_TRIALS = 10
 KILL_AFTER_COMPLETE = 3
@@ -152,3 +153,37 @@ def test_worker_killed_mid_trial_loses_and_repeats_nothing(kind: str, tmp_path: 
         )
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         assert len({tuple(sorted(t.params.items())) for t in complete}) == TOTAL_TRIALS
+
+
+APPEND_RECORDS = Path(__file__).parent / "workers" / "append_records.py"
+N_WRITERS = 4
+RECORDS_PER_WRITER = 150
+
+
+def test_concurrent_and_killed_record_writers_leave_whole_records(tmp_path: Path) -> None:
+    """Records are appended in one write each: writers sharing a file (as collectors sharing
+    an output do) never interleave, and a writer killed with SIGKILL leaves no half line."""
+    path = tmp_path / "records.jsonl"
+    writers = [
+        [sys.executable, str(APPEND_RECORDS), str(path), str(writer), str(RECORDS_PER_WRITER)]
+        for writer in range(N_WRITERS)
+    ]
+    killed_writer = N_WRITERS
+    victim_command = [sys.executable, str(APPEND_RECORDS), str(path), str(killed_writer), "100000"]
+    processes = start_workers([*writers, victim_command], tmp_path)
+    *finishing, victim = processes
+    victim_mark = f'"seed":{killed_writer},'.encode()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (path.exists() and victim_mark in path.read_bytes()):
+        time.sleep(0.05)
+    time.sleep(0.5)  # the victim is appending, alongside the others
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    wait_all(finishing, tmp_path, timeout=300)
+
+    assert path.read_bytes().endswith(b"\n")
+    seeds = [record.seed for record in read_records(path)]  # raises on any broken line
+    for writer in range(N_WRITERS):
+        assert seeds.count(writer) == RECORDS_PER_WRITER
+    assert 0 < seeds.count(killed_writer) < 100000
+    assert len(seeds) == N_WRITERS * RECORDS_PER_WRITER + seeds.count(killed_writer)
