@@ -1,0 +1,319 @@
+"""Compare energy-aware pruners with Optuna's: test regret against search energy.
+
+The project's shared comparison protocol: ``eahas_objective(benchmark=..., noise=False,
+constraints="ignore")`` (the whole joint space, mean surrogate; seeds vary the sampler only),
+each search stops as soon as the summed training energy of its trials (pruned ones included)
+reaches the budget (EA-HAS-Bench, Dou et al., ICLR 2023, Sec. 5: 40 kWh on CIFAR-10, 250 kWh on
+TinyImageNet; ``SearchEnergyBudget`` + ``BudgetPruner``, one worker, so a search overshoots by
+at most one report interval), and test regret is
+``estimate_optimum(benchmark, seed=0).regret(best value so far)``.
+
+Trials report every ``--report-interval`` epochs (default 10, and at the last epoch): pruned
+trials are cheap, so a budget buys thousands of them and each report calls the pruner; one
+report per 10 epochs keeps a search to minutes while leaving every pruner 5 to 20 decision
+points per trial. Optuna's pruners use the ``eahas`` CLI's settings (``make_pruner``).
+
+Each finished run is one JSON line (resumable: finished runs are skipped) with its best-so-far
+curve against cumulative search energy (J). ``--table`` prints the Markdown table of
+``docs/pruners.md``.
+
+    python benchmarks/pruners.py --benchmark cifar10 --seeds 20 --jobs 2 -o out/pruners.jsonl
+    python benchmarks/pruners.py --table -o out/pruners.jsonl
+    python benchmarks/pruners.py --overhead 10000   # SearchEnergyBudget's cost per call
+
+The default benchmarks are fitted on a reference simulator's records: these numbers describe
+the simulated benchmark, not measured GPU training.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from collections.abc import Iterator
+import json
+import multiprocessing
+import os
+from pathlib import Path
+import time
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.pruners import BasePruner
+from tqdm import tqdm
+
+from optuna_eahas import Benchmark
+from optuna_eahas import eahas_objective
+from optuna_eahas import energy
+from optuna_eahas.benchmark import estimate_optimum
+from optuna_eahas.cli._registry import make_pruner
+from optuna_eahas.cli._registry import make_sampler
+from optuna_eahas.pruners import BudgetPruner
+from optuna_eahas.pruners import EnergyAwareHyperbandPruner
+from optuna_eahas.pruners import EnergyAwareMedianPruner
+from optuna_eahas.pruners import EnergyAwareSuccessiveHalvingPruner
+from optuna_eahas.pruners import SearchEnergyBudget
+
+_J_PER_KWH = 3.6e6
+PAPER_BUDGETS_KWH = {"cifar10": 40.0, "tinyimagenet": 250.0}
+SAMPLERS = ("random", "tpe")
+OPTUNA_PRUNERS = ("median", "successive-halving", "hyperband")
+ENERGY_AWARE_PRUNERS: dict[str, Callable[[], BasePruner]] = {
+    "ea-median": lambda: EnergyAwareMedianPruner(n_startup_trials=5, n_warmup_steps=5),
+    "ea-successive-halving": EnergyAwareSuccessiveHalvingPruner,
+    "ea-hyperband": EnergyAwareHyperbandPruner,
+}
+PRUNERS = ("none", *OPTUNA_PRUNERS, *ENERGY_AWARE_PRUNERS)
+METHODS = tuple(f"{sampler}/{pruner}" for sampler in SAMPLERS for pruner in PRUNERS)
+
+_benchmarks: dict[str, Benchmark] = {}
+
+
+def _make_pruner(name: str) -> BasePruner:
+    factory = ENERGY_AWARE_PRUNERS.get(name)
+    return factory() if factory is not None else make_pruner(name)
+
+
+def run_search(
+    benchmark_name: str, method: str, seed: int, budget_kwh: float, report_interval: int
+) -> dict[str, Any]:
+    """One search until its summed trial energy reaches the budget; its best-so-far steps."""
+    benchmark = _benchmarks.get(benchmark_name)
+    if benchmark is None:
+        benchmark = _benchmarks[benchmark_name] = Benchmark.load(benchmark_name)
+    sampler_name, pruner_name = method.split("/")
+    objective = eahas_objective(
+        benchmark=benchmark, noise=False, constraints="ignore", report_interval=report_interval
+    )
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=make_sampler(sampler_name, seed=seed),
+        pruner=BudgetPruner(_make_pruner(pruner_name), kwh=budget_kwh),
+    )
+    spent, best = 0.0, -np.inf
+    steps: list[tuple[float, float]] = []  # (cumulative energy J, best value) when best improves
+
+    def account(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        nonlocal spent, best
+        spent += energy.consumed_energy(trial) or 0.0
+        if trial.state == optuna.trial.TrialState.COMPLETE and trial.value > best:
+            best = trial.value
+            steps.append((spent, best))
+
+    start = time.perf_counter()
+    study.optimize(objective, callbacks=[account, SearchEnergyBudget(budget_kwh)])
+    states = [t.state for t in study.trials]
+    return {
+        "benchmark": benchmark_name,
+        "method": method,
+        "seed": seed,
+        "budget_kwh": budget_kwh,
+        "report_interval": report_interval,
+        "n_trials": len(states),
+        "n_pruned": states.count(optuna.trial.TrialState.PRUNED),
+        "energy_j": spent,
+        "steps": [[round(e, 1), round(v, 5)] for e, v in steps],
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def _run_task(task: tuple[str, str, int, float, int]) -> dict[str, Any]:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return run_search(*task)
+
+
+def _read(path: Path) -> Iterator[dict[str, Any]]:
+    if path.exists():
+        with path.open() as lines:
+            for line in lines:
+                if line.strip():
+                    yield json.loads(line)
+
+
+def run_campaign(args: argparse.Namespace) -> None:
+    done = {
+        (r["benchmark"], r["method"], r["seed"], r["budget_kwh"], r["report_interval"])
+        for r in _read(args.output)
+    }
+    # Seed-major order: an unfinished campaign has every method on its first seeds.
+    tasks = [
+        (benchmark, method, seed, budget, args.report_interval)
+        for benchmark in args.benchmark
+        for seed in range(args.seeds)
+        for method in args.methods
+        for budget in [args.budget_kwh or PAPER_BUDGETS_KWH[benchmark]]
+        if (benchmark, method, seed, budget, args.report_interval) not in done
+    ]
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        args.output.open("a") as out,
+        multiprocessing.get_context("spawn").Pool(args.jobs) as pool,
+        tqdm(total=len(tasks), desc="searches") as progress,
+    ):
+        for result in pool.imap(_run_task, tasks):
+            out.write(json.dumps(result) + "\n")
+            out.flush()
+            progress.update()
+
+
+def _energy_to_reach(run: dict[str, Any], accuracy: float) -> float:
+    """Search energy (J) when the run's best value first reached ``accuracy`` (inf: never)."""
+    for spent, best in run["steps"]:
+        if best >= accuracy - 1e-9:
+            return spent
+    return float("inf")
+
+
+def _median_interval(values: np.ndarray, rng: np.random.Generator) -> tuple[float, float, float]:
+    """Median and its 95 % percentile-bootstrap interval (infinite values allowed)."""
+    medians = np.median(rng.choice(values, size=(2000, len(values))), axis=1)
+    low = np.percentile(medians, 2.5, method="lower")
+    high = np.percentile(medians, 97.5, method="higher")
+    return float(np.median(values)), float(low), float(high)
+
+
+def _final_regrets(runs: list[dict[str, Any]], optimum: float) -> np.ndarray:
+    return np.array(
+        [max(optimum - (r["steps"][-1][1] if r["steps"] else -np.inf), 0.0) for r in runs]
+    )
+
+
+def _kwh(values: tuple[float, float, float]) -> str:
+    def fmt(joules: float) -> str:
+        return "never" if not np.isfinite(joules) else f"{joules / _J_PER_KWH:.1f}"
+
+    median, low, high = values
+    return f"{fmt(median)} ({fmt(low)}-{fmt(high)})"
+
+
+def table(runs: list[dict[str, Any]], optimum: dict[str, float]) -> str:
+    """The Markdown comparison table and a verdict per energy-aware pruner.
+
+    Per benchmark and sampler, the common regret level is the lowest median final regret of
+    Optuna's pruners (upper median, so that pruner's median energy to reach it is finite); the
+    best Optuna pruner is the one that reaches that level with the least median energy. The
+    target: an energy-aware pruner needs at least 30 % less median energy than it.
+    """
+    rng = np.random.default_rng(0)
+    lines: list[str] = []
+    for benchmark in sorted({r["benchmark"] for r in runs}):
+        best_acc = optimum[benchmark]
+        for sampler in SAMPLERS:
+            by_pruner: dict[str, list[dict[str, Any]]] = {}
+            for run in runs:
+                run_sampler, pruner = run["method"].split("/")
+                if run["benchmark"] == benchmark and run_sampler == sampler:
+                    by_pruner.setdefault(pruner, []).append(run)
+            baselines = [p for p in OPTUNA_PRUNERS if p in by_pruner]
+            if not baselines:
+                continue
+            level = min(
+                float(np.percentile(_final_regrets(by_pruner[p], best_acc), 50, method="higher"))
+                for p in baselines
+            )
+            target = best_acc - level
+            reach = {
+                pruner: np.array([_energy_to_reach(r, target) for r in group])
+                for pruner, group in by_pruner.items()
+            }
+            best_optuna = min(baselines, key=lambda p: float(np.median(reach[p])))
+            best_median = float(np.median(reach[best_optuna]))
+            budget = by_pruner[baselines[0]][0]["budget_kwh"]
+            lines += [
+                f"### {benchmark}, {sampler} sampler (budget {budget:g} kWh, optimum "
+                f"{best_acc:.2f} %, common regret level {level:.2f} points)",
+                "",
+                "| pruner | seeds | trials (median) | pruned (median) | energy to reach the "
+                "common regret, kWh (95 % CI) | final regret, points (95 % CI) | verdict |",
+                "|---|---|---|---|---|---|---|",
+            ]
+            for pruner in [p for p in PRUNERS if p in by_pruner]:
+                group = by_pruner[pruner]
+                energy_ci = _median_interval(reach[pruner], rng)
+                final = _median_interval(_final_regrets(group, best_acc), rng)
+                verdict = "best Optuna pruner" if pruner == best_optuna else ""
+                if pruner in ENERGY_AWARE_PRUNERS:
+                    saving = 1.0 - energy_ci[0] / best_median
+                    verdict = f"{'met' if saving >= 0.30 else '**missed**'}: " + (
+                        f"{saving:.0%} less energy than {best_optuna}"
+                        if np.isfinite(saving)
+                        else "median run never reaches the level"
+                    )
+                lines.append(
+                    f"| {pruner} | {len(group)} | "
+                    f"{int(np.median([r['n_trials'] for r in group]))} | "
+                    f"{int(np.median([r['n_pruned'] for r in group]))} | {_kwh(energy_ci)} | "
+                    f"{final[0]:.2f} ({final[1]:.2f}-{final[2]:.2f}) | {verdict} |"
+                )
+            lines.append("")
+    return "\n".join(lines)
+
+
+def budget_overhead(n_trials: int) -> None:
+    """Time of one ``SearchEnergyBudget`` check in a study of ``n_trials`` finished trials
+    and one running trial: the first check reads every trial, later ones only the running."""
+    study = optuna.create_study(direction="maximize")
+    for number in range(n_trials):
+        study.add_trial(
+            optuna.trial.create_trial(
+                value=float(number), user_attrs={energy.ENERGY_J: 1000.0 + number}
+            )
+        )
+    running = study.ask()
+    budget = SearchEnergyBudget(1e9)
+    for label, repeats in (("first check", 1), ("later checks", 1000)):
+        start = time.perf_counter()
+        for joules in range(repeats):
+            running.set_user_attr(energy.ENERGY_J, float(joules))
+            budget.consumed_j(study)
+        print(f"{label}: {1e3 * (time.perf_counter() - start) / repeats:.3f} ms per check")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[20:23]),
+    )
+    parser.add_argument(
+        "--benchmark", nargs="+", default=["cifar10"], choices=list(PAPER_BUDGETS_KWH)
+    )
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--seeds", type=int, default=20, help="seeds 0..N-1 per method")
+    parser.add_argument(
+        "--budget-kwh", type=float, default=None, help="default: the paper's per benchmark"
+    )
+    parser.add_argument("--report-interval", type=int, default=10, help="epochs per report")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("-o", "--output", type=Path, default=Path("out/pruners.jsonl"))
+    parser.add_argument("--table", action="store_true", help="print the table of --output")
+    parser.add_argument(
+        "--overhead",
+        type=int,
+        metavar="N",
+        help="measure SearchEnergyBudget's cost per check in an N-trial study and exit",
+    )
+    args = parser.parse_args()
+    if args.seeds < 1 or args.jobs < 1 or args.report_interval < 1:
+        parser.error("--seeds, --jobs and --report-interval must be at least 1")
+    if args.budget_kwh is not None and not args.budget_kwh > 0:
+        parser.error(f"--budget-kwh must be positive, got {args.budget_kwh}")
+    if args.overhead:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        budget_overhead(args.overhead)
+        return
+    if args.table:
+        runs = list(_read(args.output))
+        if not runs:
+            parser.error(f"no finished runs in {args.output}")
+        optimum = {
+            name: estimate_optimum(Benchmark.load(name), seed=0).accuracy
+            for name in sorted({r["benchmark"] for r in runs})
+        }
+        print(table(runs, optimum))
+        return
+    run_campaign(args)
+
+
+if __name__ == "__main__":
+    main()
