@@ -1,4 +1,4 @@
-"""A worker killed with SIGKILL in the middle of a trial loses nothing and repeats nothing.
+"""Workers killed with SIGKILL in the middle of their work lose nothing and repeat nothing.
 
 Optuna's heartbeat (``eahas run --heartbeat-interval``) marks the dead worker's trial failed
 once its heartbeat is older than the grace period; the energy that trial recorded at its last
@@ -13,6 +13,7 @@ import math
 import os
 from pathlib import Path
 import signal
+import subprocess
 import sys
 import time
 
@@ -23,6 +24,7 @@ from optuna.trial import TrialState
 import pytest
 from workers.storages import STORAGES
 from workers.storages import eahas_run
+from workers.storages import fresh_database
 from workers.storages import fresh_study
 from workers.storages import start_workers
 from workers.storages import storage_url
@@ -32,6 +34,7 @@ from optuna_eahas import energy
 from optuna_eahas import search_energy
 from optuna_eahas.benchmark import Benchmark
 from optuna_eahas.records import read_records
+from optuna_eahas.visualization import _study_attrs
 
 TOTAL_TRIALS = 10
 KILL_AFTER_COMPLETE = 3
@@ -187,3 +190,75 @@ def test_concurrent_and_killed_record_writers_leave_whole_records(tmp_path: Path
         assert seeds.count(writer) == RECORDS_PER_WRITER
     assert 0 < seeds.count(killed_writer) < 100000
     assert len(seeds) == N_WRITERS * RECORDS_PER_WRITER + seeds.count(killed_writer)
+
+
+COMPARE_BUDGET_KWH = 0.4
+
+
+@pytest.mark.parametrize("kind", STORAGES)
+def test_killed_compare_grid_resumes_with_every_joule_counted_once(
+    kind: str, tmp_path: Path
+) -> None:
+    """``eahas compare`` (2 methods x 2 seeds, 2 processes) killed with SIGKILL, then rerun:
+    every study reaches the budget with trial numbers 0..n-1, each trial's energy equals the
+    benchmark's over its reported epochs, and studies finished before the kill are untouched.
+    """
+    benchmark = Benchmark.load("cifar10")
+    argv = ["compare", "--methods", "random+none", "tpe+median", "--seeds", "0", "1"]
+    argv += ["--budget-kwh", str(COMPARE_BUDGET_KWH), "--n-jobs", "2"]
+    argv += ["--optimum", "95.5", "--report-interval", "10"]
+    with fresh_database(kind) as url:
+        command = [sys.executable, "-m", "optuna_eahas", *argv, "--storage", url]
+        log = open(tmp_path / "compare.log", "wb")  # noqa: SIM115 (closed by the process)
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        try:
+            finished = _wait_for_a_finished_study(url, process, timeout=300)
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)  # the command and its worker processes
+            process.wait()
+        assert len(finished) < 4, "everything finished before the kill: nothing to resume"
+
+        rerun = start_workers([command], tmp_path)
+        wait_all(rerun, tmp_path, timeout=600)
+        studies = {
+            name: optuna.load_study(study_name=name, storage=url)
+            for name in optuna.get_all_study_names(url)
+        }
+        assert len(studies) == 4
+        for name, study in studies.items():
+            trials = study.get_trials(deepcopy=False)
+            assert [t.number for t in trials] == list(range(len(trials)))
+            assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+            for trial in trials:
+                epochs = trial.user_attrs[energy.EPOCHS]
+                assert trial.user_attrs[energy.ENERGY_J] == pytest.approx(
+                    _energy_of_first_epochs(benchmark, trial.params, epochs), rel=1e-12
+                )
+            spent_j = search_energy(study)
+            assert spent_j == pytest.approx(
+                math.fsum(t.user_attrs[energy.ENERGY_J] for t in trials), rel=1e-12
+            )
+            budget_j = COMPARE_BUDGET_KWH * 3.6e6
+            assert spent_j >= budget_j > spent_j - trials[-1].user_attrs[energy.ENERGY_J]
+            if name in finished:
+                assert len(trials) == finished[name], f"{name} was run again"
+
+
+def _wait_for_a_finished_study(
+    url: str, process: subprocess.Popen, timeout: float
+) -> dict[str, int]:
+    """Trial counts of the studies ``eahas compare`` finished, once there is one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.5)
+        finished = {}
+        for name in optuna.get_all_study_names(url):
+            study = optuna.load_study(study_name=name, storage=url)
+            if study.user_attrs.get(_study_attrs.FINISHED):
+                finished[name] = len(study.get_trials(deepcopy=False))
+        if finished:
+            return finished
+    raise AssertionError("no study finished before the deadline")

@@ -51,6 +51,31 @@ def storage_url(kind: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
+def fresh_database(kind: str) -> Iterator[str]:
+    """A storage URL of ``kind`` that holds no study: for commands that name their studies
+    themselves (``eahas compare``). On PostgreSQL, a database created and dropped here."""
+    with storage_url(kind) as url:
+        if kind == "sqlite":
+            yield url
+            return
+        database = study_name("eahas_test").replace("-", "_")
+        server = sqlalchemy.engine.make_url(url)
+        admin = sqlalchemy.create_engine(
+            server.set(database="postgres"), isolation_level="AUTOCOMMIT"
+        )
+        with admin.connect() as connection:
+            connection.execute(sqlalchemy.text(f"CREATE DATABASE {database}"))
+        try:
+            yield server.set(database=database).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as connection:
+                connection.execute(
+                    sqlalchemy.text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+                )
+            admin.dispose()
+
+
+@contextlib.contextmanager
 def fresh_study(url: str, prefix: str) -> Iterator[str]:
     """Create a maximisation study (and the tables) before workers start; delete it after."""
     name = study_name(prefix)
