@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 import contextlib
 import copy
+import gzip
 import io
 import json
 import math
@@ -393,6 +394,17 @@ def test_pickle_payloads_in_an_artifact_are_never_unpickled(
     assert not marker.exists()
     pickle.loads(payload)  # the payload is live: unpickling it creates the marker
     assert marker.exists()
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz"])
+def test_pickle_payload_in_a_record_file_is_never_unpickled(tmp_path: Path, suffix: str) -> None:
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps(_Payload(marker))
+    path = tmp_path / f"records{suffix}"
+    path.write_bytes(gzip.compress(payload) if suffix.endswith(".gz") else payload)
+    with pytest.raises(RecordError, match=r"record 1: invalid JSON"):
+        read_records(path)
+    assert not marker.exists()
 
 
 # -- the command line -----------------------------------------------------------------------
