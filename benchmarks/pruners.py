@@ -102,7 +102,7 @@ def run_search(
 
     start = time.perf_counter()
     study.optimize(objective, callbacks=[account, SearchEnergyBudget(budget_kwh)])
-    states = [t.state for t in study.trials]
+    states = [t.state for t in study.get_trials(deepcopy=False)]
     return {
         "benchmark": benchmark_name,
         "method": method,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 import math
+import threading
 from typing import Literal
 
 import optuna
@@ -11,8 +12,11 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from optuna_eahas import energy
+from optuna_eahas.pruners._tally import _numbered_in_order
 from optuna_eahas.pruners._validation import check_single_objective
 from optuna_eahas.pruners._validation import recorded_energy
+
+_RUNG_KEY_PREFIX = "eahas:energy_rung:"
 
 
 class EnergyAwareSuccessiveHalvingPruner(BasePruner):
@@ -73,6 +77,7 @@ class EnergyAwareSuccessiveHalvingPruner(BasePruner):
         self._reduction_factor = reduction_factor
         self._min_early_stopping_rate = min_early_stopping_rate
         self._bootstrap_count = bootstrap_count
+        self._rung_values = _RungValues(self._rung_key(0).rsplit(":", 1)[0] + ":")
 
     def rung_energy_j(self, rung: int) -> float | None:
         """The energy, in joules, at which ``rung`` judges; None until ``"auto"`` is set."""
@@ -106,11 +111,7 @@ class EnergyAwareSuccessiveHalvingPruner(BasePruner):
                 trials = study.get_trials(deepcopy=False)
             key = self._rung_key(rung)
             study._storage.set_trial_system_attr(trial._trial_id, key, value)
-            competing = [
-                t.system_attrs[key]
-                for t in trials
-                if key in t.system_attrs and t.number != trial.number
-            ]
+            competing = self._rung_values.competing(study, trials, key, trial.number)
             competing.append(value)
             if len(competing) <= self._bootstrap_count:
                 return True
@@ -120,7 +121,7 @@ class EnergyAwareSuccessiveHalvingPruner(BasePruner):
 
     def _rung_key(self, rung: int) -> str:
         # The early-stopping rate in the key keeps the brackets of a Hyperband pruner apart.
-        return f"eahas:energy_rung:{self._min_early_stopping_rate}:{rung}"
+        return f"{_RUNG_KEY_PREFIX}{self._min_early_stopping_rate}:{rung}"
 
 
 def _current_rung(trial: FrozenTrial, rung_key: Callable[[int], str]) -> int:
@@ -148,3 +149,45 @@ def _is_promotable(
     if direction == StudyDirection.MAXIMIZE:
         return value >= competing[-(promotable_index + 1)]
     return value <= competing[promotable_index]
+
+
+class _RungValues:
+    """The values other trials recorded at a rung, read from the storage incrementally.
+
+    A finished trial's rung values no longer change, so they are read once; each call reads
+    only the trials from the oldest unfinished one on (as the budget's energy tally does), which
+    keeps a decision cheap in studies of many thousands of trials.
+    """
+
+    def __init__(self, key_prefix: str) -> None:
+        self._key_prefix = key_prefix
+        self._lock = threading.Lock()
+        self._study_key: tuple[int, int] | None = None
+        self._n_settled = 0  # trials 0 .. _n_settled - 1 are finished and read
+        self._settled: dict[str, list[float]] = {}
+
+    def competing(
+        self, study: optuna.Study, trials: list[FrozenTrial], key: str, number: int
+    ) -> list[float]:
+        """Values at rung ``key`` of every trial but trial ``number``."""
+        with self._lock:
+            study_key = (id(study._storage), study._study_id)
+            if study_key != self._study_key or not _numbered_in_order(trials, self._n_settled):
+                self._study_key, self._n_settled, self._settled = study_key, 0, {}
+            tail = trials[self._n_settled :]
+            n_finished = next(
+                (i for i, t in enumerate(tail) if not t.state.is_finished()), len(tail)
+            )
+            for t in tail[:n_finished]:
+                for name, value in t.system_attrs.items():
+                    if name.startswith(self._key_prefix):
+                        self._settled.setdefault(name, []).append(value)
+            self._n_settled += n_finished
+            # The judged trial is running, so none of the settled values is its own.
+            settled = list(self._settled.get(key, ()))
+            running = [
+                t.system_attrs[key]
+                for t in tail[n_finished:]
+                if key in t.system_attrs and t.number != number
+            ]
+            return settled + running

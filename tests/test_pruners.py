@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import numpy as np
 import optuna
 from optuna.pruners import MedianPruner
+from optuna.pruners import SuccessiveHalvingPruner
 from optuna.trial import TrialState
 from optuna.trial import create_trial
 import pytest
@@ -15,6 +17,7 @@ from optuna_eahas.pruners import EnergyAwarePercentilePruner
 from optuna_eahas.pruners import EnergyAwareSuccessiveHalvingPruner
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+_DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 def _report(trial: optuna.Trial, value: float, *, step: int, joules: float) -> bool:
@@ -55,6 +58,41 @@ def test_successive_halving_judges_trials_at_the_same_energy_not_the_same_step()
     assert _report(first, 0.55, step=3, joules=200.0)
 
 
+def test_successive_halving_decides_as_optuna_with_energy_proportional_to_steps() -> None:
+    # With 100 J per step and rungs from 100 J, the rungs sit at Optuna's steps 1, 2, 4, ...,
+    # so both pruners must take the same decisions, here over 60 trials run three at a time
+    # (finished and running trials mixed, as the cached rung values must handle).
+    rng = np.random.default_rng(0)
+    ours = optuna.create_study(
+        direction="maximize",
+        pruner=EnergyAwareSuccessiveHalvingPruner(min_energy_j=100.0, reduction_factor=2),
+    )
+    theirs = optuna.create_study(
+        direction="maximize",
+        pruner=SuccessiveHalvingPruner(min_resource=1, reduction_factor=2),
+    )
+    decisions: list[tuple[bool, bool]] = []
+    for _ in range(20):
+        group = [(ours.ask(), theirs.ask(), rng.normal(size=8).cumsum()) for _ in range(3)]
+        for step in range(1, 9):
+            for trial_ours, trial_theirs, curve in group:
+                if trial_ours.number in {t.number for t in ours.get_trials(states=_DONE)}:
+                    continue
+                pruned = (
+                    _report(trial_ours, curve[step - 1], step=step, joules=100.0 * step),
+                    _report(trial_theirs, curve[step - 1], step=step, joules=0.0),
+                )
+                decisions.append(pruned)
+                if pruned[0]:
+                    ours.tell(trial_ours, state=TrialState.PRUNED)
+                    theirs.tell(trial_theirs, state=TrialState.PRUNED)
+                elif step == 8:
+                    ours.tell(trial_ours, curve[-1])
+                    theirs.tell(trial_theirs, curve[-1])
+    assert all(a == b for a, b in decisions)
+    assert sum(a for a, _ in decisions) > 10
+
+
 def test_successive_halving_minimizes_and_prunes_nan() -> None:
     pruner = EnergyAwareSuccessiveHalvingPruner(min_energy_j=10.0, reduction_factor=2)
     study = optuna.create_study(direction="minimize", pruner=pruner)
@@ -86,7 +124,8 @@ def test_hyperband_brackets_judge_at_their_own_energies_and_compete_apart() -> N
         assert not _report(trial, 0.0, step=1, joules=1.0)
         brackets.setdefault(pruner.bracket_of(study, study.trials[trial.number]), []).append(trial)
     assert set(brackets) == {0, 1, 2}
-    for bracket, (first, second) in sorted(brackets.items()):
+    for bracket, trials in sorted(brackets.items()):
+        first, second = trials[:2]
         level = 100.0 * 3**bracket
         assert not _report(first, 0.9 - bracket / 10, step=2, joules=level * 0.99)
         assert not _report(first, 0.9 - bracket / 10, step=3, joules=level)
