@@ -77,11 +77,9 @@ def check_single_objective(study: optuna.Study, sampler: str) -> None:
         )
 
 
-def trial_rng(seed: int | None, *keys: int) -> np.random.Generator:
+def trial_rng(seed: int, *keys: int) -> np.random.Generator:
     """A generator determined by the sampler's seed and ``keys`` (e.g. the trial number), so
     that a seeded sampler draws the same values whatever order trials are sampled in."""
-    if seed is None:
-        return np.random.default_rng()
     return np.random.default_rng([seed, *keys])
 
 
