@@ -15,6 +15,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
+import optuna_dashboard
 from tqdm.auto import tqdm
 
 from optuna_eahas import energy
@@ -203,8 +204,10 @@ def run(args: argparse.Namespace) -> None:
     _run_all(pending, spent, budget_j=budget_j, n_jobs=n_jobs)
 
     comparison = comparison_studies(storage, benchmark.identity)
-    print(f"Saving the figures of {len(comparison)} studies for optuna-dashboard ...")
-    save_dashboard_figures(comparison, optimum=optimum)
+    # Figures are saved before the note: a study without a note may lack its figures.
+    if pending or not all(optuna_dashboard.get_note(study) for study in comparison):
+        print(f"Saving the figures of {len(comparison)} studies for optuna-dashboard ...")
+        save_dashboard_figures(comparison, optimum=optimum)
     grid = [optuna.load_study(study_name=task.study_name, storage=storage) for task in tasks]
     print(_summary(grid, optimum=optimum, storage=args.storage))
 
