@@ -33,7 +33,9 @@ from workers.storages import wait_all
 from optuna_eahas import energy
 from optuna_eahas import search_energy
 from optuna_eahas.benchmark import Benchmark
+from optuna_eahas.records import RecordError
 from optuna_eahas.records import read_records
+from optuna_eahas.records import write_records
 from optuna_eahas.visualization import _study_attrs
 
 TOTAL_TRIALS = 10
@@ -163,33 +165,50 @@ N_WRITERS = 4
 RECORDS_PER_WRITER = 150
 
 
-def test_concurrent_and_killed_record_writers_leave_whole_records(tmp_path: Path) -> None:
-    """Records are appended in one write each: writers sharing a file (as collectors sharing
-    an output do) never interleave, and a writer killed with SIGKILL leaves no half line."""
+def _append_command(path: Path, writer: int, count: int) -> list[str]:
+    return [sys.executable, str(APPEND_RECORDS), str(path), str(writer), str(count)]
+
+
+def test_concurrent_record_writers_never_interleave(tmp_path: Path) -> None:
+    """Collectors sharing an output file append whole records, one after another."""
     path = tmp_path / "records.jsonl"
-    writers = [
-        [sys.executable, str(APPEND_RECORDS), str(path), str(writer), str(RECORDS_PER_WRITER)]
-        for writer in range(N_WRITERS)
-    ]
-    killed_writer = N_WRITERS
-    victim_command = [sys.executable, str(APPEND_RECORDS), str(path), str(killed_writer), "100000"]
-    processes = start_workers([*writers, victim_command], tmp_path)
-    *finishing, victim = processes
-    victim_mark = f'"seed":{killed_writer},'.encode()
+    writers = start_workers(
+        [_append_command(path, writer, RECORDS_PER_WRITER) for writer in range(N_WRITERS)],
+        tmp_path,
+    )
+    wait_all(writers, tmp_path, timeout=300)
+    seeds = [record.seed for record in read_records(path)]  # raises on any broken line
+    assert sorted(seeds) == sorted(list(range(N_WRITERS)) * RECORDS_PER_WRITER)
+
+
+def test_killed_record_writer_leaves_whole_records_or_a_detected_half_line(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL during an append: every line before the last is a whole record; a half last
+    line (Linux may end a killed write early) is reported, and appending refuses it."""
+    path = tmp_path / "records.jsonl"
+    (victim,) = start_workers([_append_command(path, 0, 100_000)], tmp_path)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (path.exists() and victim_mark in path.read_bytes()):
+    while time.monotonic() < deadline and not (path.exists() and path.stat().st_size > 50_000):
         time.sleep(0.05)
-    time.sleep(0.5)  # the victim is appending, alongside the others
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
-    wait_all(finishing, tmp_path, timeout=300)
 
-    assert path.read_bytes().endswith(b"\n")
-    seeds = [record.seed for record in read_records(path)]  # raises on any broken line
-    for writer in range(N_WRITERS):
-        assert seeds.count(writer) == RECORDS_PER_WRITER
-    assert 0 < seeds.count(killed_writer) < 100000
-    assert len(seeds) == N_WRITERS * RECORDS_PER_WRITER + seeds.count(killed_writer)
+    data = path.read_bytes()
+    n_whole = data.count(b"\n")
+    assert n_whole > 0
+    if data.endswith(b"\n"):
+        assert len(read_records(path)) == n_whole
+        return
+    with pytest.raises(RecordError, match="truncated") as info:
+        read_records(path)
+    assert info.value.index == n_whole + 1  # the half line, after all the whole ones
+    head = tmp_path / "head.jsonl"
+    head.write_bytes(data[: data.rindex(b"\n") + 1])
+    assert len(read_records(head)) == n_whole
+    with pytest.raises(RecordError, match="last line is incomplete"):
+        write_records(path, read_records(head)[:1], append=True)
+    assert path.read_bytes() == data
 
 
 COMPARE_BUDGET_KWH = 0.4

@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from collections.abc import Iterator
 import contextlib
+import fcntl
 import gzip
 import json
 import os
@@ -26,9 +27,11 @@ def write_records(
 
     A ``.jsonl.gz`` file is gzip-compressed. A fresh write goes to a temporary file in the same
     folder that then replaces ``path``, so a failure leaves the old file (or none), never half
-    a file. With ``append=True`` each record's line goes out in one write call, so that an
-    interrupted writer or several writers appending to a plain ``.jsonl`` file never leave
-    half a line before another record.
+    a file. With ``append=True`` each record's line goes out in one write call, under an
+    exclusive ``flock`` that every appender takes, so that several writers appending to a
+    plain ``.jsonl`` file never interleave. A writer killed during that write call (Linux ends
+    a write early on SIGKILL) can leave half a line at the end; readers then report the file
+    as truncated and appenders refuse it, rather than bury the half line under new records.
 
     Raises:
         RecordError: when appending to a plain file whose last line is incomplete.
@@ -112,15 +115,16 @@ def _append(path: Path, records: Iterable[RunRecord]) -> None:
             for record in records:
                 file.write(_encode(record))
         return
-    if path.exists() and path.stat().st_size > 0:
-        with open(path, "rb") as file:
+    with open(path, "ab+") as file:
+        # Appenders take turns (an advisory lock), so none sees another's line half written.
+        fcntl.flock(file, fcntl.LOCK_EX)
+        if file.seek(0, os.SEEK_END) > 0:
             file.seek(-1, os.SEEK_END)
             if file.read(1) != b"\n":
                 raise RecordError(
                     "the last line is incomplete; repair the file before appending",
                     path=os.fspath(path),
                 )
-    with open(path, "ab") as file:
         for record in records:
             # A flush per record: one write call (O_APPEND) for each whole line.
             file.write(_encode(record))
