@@ -140,6 +140,21 @@ def test_an_interrupted_compare_resumes_without_duplicating_trials(tmp_path: Pat
         _assert_finished_without_duplicates(study, 0.4 * KWH)
         if name in finished:
             assert len(study.trials) == finished[name], f"{name} was run again"
+        elif "random+none" in name:
+            # A resumed sampler does not draw the configurations of the interrupted run again.
+            configurations = [tuple(sorted(t.params.items())) for t in study.trials]
+            assert len(set(configurations)) == len(configurations)
+
+
+def test_a_continued_study_does_not_draw_its_configurations_again(tmp_path: Path) -> None:
+    argv = ["compare", "--methods", "random+none", "--seeds", "0", "--n-jobs", "1"]
+    argv += ["--storage", str(tmp_path / "compare.log"), *FAST]
+    assert main([*argv, "--budget-kwh", "0.1"]) == 0
+    assert main([*argv, "--budget-kwh", "0.3"]) == 0
+    (study,) = _studies(str(tmp_path / "compare.log")).values()
+    _assert_finished_without_duplicates(study, 0.3 * KWH)
+    configurations = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(set(configurations)) == len(configurations)
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import queue
 import time
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
@@ -179,7 +180,7 @@ def run(args: argparse.Namespace) -> None:
     tasks = [
         _Task(
             storage=args.storage,
-            study_name=study_name(benchmark, method, seed),
+            study_name=_study_name(benchmark, method, seed),
             benchmark=str(args.benchmark or benchmark.name),
             sampler=method.partition("+")[0],
             pruner=method.partition("+")[2],
@@ -203,7 +204,7 @@ def run(args: argparse.Namespace) -> None:
     )
     _run_all(pending, spent, budget_j=budget_j, n_jobs=n_jobs)
 
-    comparison = comparison_studies(storage, benchmark.identity)
+    comparison = _comparison_studies(storage, benchmark.identity)
     # Figures are saved before the note: a study without a note may lack its figures.
     if pending or not all(optuna_dashboard.get_note(study) for study in comparison):
         print(f"Saving the figures of {len(comparison)} studies for optuna-dashboard ...")
@@ -212,12 +213,12 @@ def run(args: argparse.Namespace) -> None:
     print(_summary(grid, optimum=optimum, storage=args.storage))
 
 
-def study_name(benchmark: Benchmark, method: str, seed: int) -> str:
+def _study_name(benchmark: Benchmark, method: str, seed: int) -> str:
     """The name of one study of the grid: benchmark, method and seed."""
     return f"{benchmark.name}:{method}:seed{seed}"
 
 
-def comparison_studies(storage: BaseStorage, identity: dict[str, Any]) -> list[optuna.Study]:
+def _comparison_studies(storage: BaseStorage, identity: dict[str, Any]) -> list[optuna.Study]:
     """The studies ``eahas compare`` ran in ``storage`` on the benchmark ``identity``."""
     return [
         optuna.load_study(study_name=summary.study_name, storage=storage)
@@ -246,7 +247,7 @@ def _optimum(
     """The optimum given, else the one stored with earlier studies, else a fresh estimate."""
     if given is not None:
         return given, None
-    for study in comparison_studies(storage, benchmark.identity):
+    for study in _comparison_studies(storage, benchmark.identity):
         accuracy = study.user_attrs.get(_study_attrs.OPTIMUM_ACCURACY)
         if accuracy is not None:
             return float(accuracy), study.user_attrs.get(_study_attrs.OPTIMUM_PARAMS)
@@ -323,7 +324,7 @@ def _run_all(tasks: list[_Task], spent: dict[str, float], *, budget_j: float, n_
     try:
         if n_jobs == 1:
             for task in tasks:
-                search(task, progress)
+                _search(task, progress)
                 bar.set_postfix_str(f"finished {task.study_name}")
             return
         context = multiprocessing.get_context("spawn")
@@ -366,7 +367,7 @@ def _start_worker(updates: Any) -> None:
 
 
 def _search_in_worker(task: _Task) -> None:
-    search(task, lambda name, joules: _updates.put((name, joules)))
+    _search(task, lambda name, joules: _updates.put((name, joules)))
 
 
 @functools.cache
@@ -374,7 +375,7 @@ def _benchmark(name_or_path: str) -> Benchmark:
     return Benchmark.load(name_or_path)
 
 
-def search(task: _Task, progress: Callable[[str, float], None]) -> None:
+def _search(task: _Task, progress: Callable[[str, float], None]) -> None:
     """Continue one study of the grid until its search energy reaches the budget.
 
     The study runs in memory, seeded with the trials already stored (so the sampler and
@@ -384,12 +385,15 @@ def search(task: _Task, progress: Callable[[str, float], None]) -> None:
 
     storage = open_storage(task.storage)
     stored = optuna.load_study(study_name=task.study_name, storage=storage)
+    trials = stored.get_trials(deepcopy=False)
+    # A resumed sampler seeded as at the start would draw the same configurations again.
+    seed = task.seed if not trials else _resumed_seed(task.seed, len(trials))
     study = optuna.create_study(
         direction="maximize",
-        sampler=make_sampler(task.sampler, seed=task.seed, energy_budget_j=task.budget_j),
+        sampler=make_sampler(task.sampler, seed=seed, energy_budget_j=task.budget_j),
         pruner=make_pruner(task.pruner),
     )
-    study.add_trials(stored.get_trials(deepcopy=False))
+    study.add_trials(trials)
     budget = SearchEnergyBudget(task.budget_j / _J_PER_KWH)
     checkpoint = _Checkpoint(stored, progress)
     if not budget.is_reached(study):
@@ -405,6 +409,10 @@ def search(task: _Task, progress: Callable[[str, float], None]) -> None:
             checkpoint.flush()
     stored.set_user_attr(_study_attrs.FINISHED, budget.is_reached(study))
     progress(task.study_name, search_energy(study))
+
+
+def _resumed_seed(seed: int, n_trials: int) -> int:
+    return int(np.random.SeedSequence([seed, n_trials]).generate_state(1)[0])
 
 
 class _Checkpoint:
