@@ -11,6 +11,8 @@ import optuna
 from optuna.pruners import BasePruner
 from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
 from sqlalchemy.exc import SQLAlchemyError
 
 from optuna_eahas.benchmark import Benchmark
@@ -142,9 +144,7 @@ def open_storage(url_or_path: str, *, must_exist: bool = False) -> BaseStorage:
     if "://" not in url_or_path and url_or_path.endswith(".log"):
         if must_exist and not Path(url_or_path).is_file():
             raise ValueError(f"No storage {url_or_path!r}: the journal file does not exist.")
-        return optuna.storages.JournalStorage(
-            optuna.storages.journal.JournalFileBackend(url_or_path)
-        )
+        return JournalStorage(JournalFileBackend(url_or_path))
     url = url_or_path if "://" in url_or_path else f"sqlite:///{url_or_path}"
     sqlite_file = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None
     if must_exist and sqlite_file is not None and not Path(sqlite_file).is_file():

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> None:
             f"No study in {args.storage} recorded training energy as a single-objective "
             "accuracy search; run 'eahas compare' or 'eahas run' into it first."
         )
-    sections = []
+    sections: list[str] = []
     for identity, studies in by_benchmark:
         optimum = _optimum(studies, identity, args.optimum)
         figures = [
@@ -125,13 +125,18 @@ def _studies_by_benchmark(
 def _optimum(studies: list[optuna.Study], identity: dict[str, Any], given: float | None) -> float:
     if given is not None:
         return given
-    stored = {s.user_attrs.get(_study_attrs.OPTIMUM_ACCURACY) for s in studies} - {None}
+    stored = {
+        float(s.user_attrs[_study_attrs.OPTIMUM_ACCURACY])
+        for s in studies
+        if _study_attrs.OPTIMUM_ACCURACY in s.user_attrs
+    }
     if len(stored) == 1:
-        return float(stored.pop())
+        return stored.pop()
     name = identity.get("name")
-    if name in DATASETS and Benchmark.load(name).identity == identity:
+    benchmark = Benchmark.load(name) if name in DATASETS else None
+    if benchmark is not None and benchmark.identity == identity:
         print(f"Estimating the optimum of {name} for test regret (about 10 s) ...")
-        return estimate_optimum(Benchmark.load(name), seed=0).accuracy
+        return estimate_optimum(benchmark, seed=0).accuracy
     raise ValueError(
         f"The studies on {describe_benchmark(identity)} stored no optimum to measure regret "
         "from and it is not a default benchmark; pass --optimum ACCURACY."

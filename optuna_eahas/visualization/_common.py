@@ -69,9 +69,13 @@ def resolve_optimum(studies: Sequence[optuna.Study], optimum: float | None) -> f
     """``optimum`` if given, else the one optimum the studies stored (``eahas compare``)."""
     if optimum is not None:
         return float(optimum)
-    stored = {s.user_attrs.get(_study_attrs.OPTIMUM_ACCURACY) for s in studies} - {None}
+    stored = {
+        float(s.user_attrs[_study_attrs.OPTIMUM_ACCURACY])
+        for s in studies
+        if _study_attrs.OPTIMUM_ACCURACY in s.user_attrs
+    }
     if len(stored) == 1:
-        return float(stored.pop())
+        return stored.pop()
     if not stored:
         raise ValueError(
             "Test regret needs the benchmark's optimum: pass optimum= (the accuracy in %, e.g. "

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -59,8 +60,8 @@ def _note(study: optuna.Study, *, optimum: float, n_compared: int) -> str:
     trials = study.get_trials(deepcopy=False)
     states = [t.state for t in trials]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    best = max((float(t.value) for t in complete), default=None)
-    identity = attrs.get(energy.BENCHMARK) or next(
+    best = max((t.values[0] for t in complete), default=None)
+    identity: dict[str, Any] = attrs.get(energy.BENCHMARK) or next(
         (t.user_attrs[energy.BENCHMARK] for t in trials if energy.BENCHMARK in t.user_attrs), {}
     )
     budget = attrs.get(_study_attrs.BUDGET_J)

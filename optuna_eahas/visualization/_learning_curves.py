@@ -37,7 +37,7 @@ def plot_learning_curves(
             for t in s.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if t.intermediate_values
         ]
-        finished.sort(key=lambda pair: float(pair[1].value), reverse=True)
+        finished.sort(key=lambda pair: pair[1].values[0], reverse=True)
         for rank, (s, trial) in enumerate(finished[:n_best]):
             epochs = sorted(trial.intermediate_values)
             figure.add_trace(

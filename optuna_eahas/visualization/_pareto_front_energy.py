@@ -35,10 +35,14 @@ def plot_pareto_front_energy(study: optuna.Study | Sequence[optuna.Study]) -> go
     all_energy, all_accuracy = [], []
     for method, studies in groups.items():
         points = [
-            (energy.consumed_energy(t), float(t.value), f"{s.study_name} #{t.number}")
+            (
+                float(t.user_attrs[energy.ENERGY_J]),
+                float(t.values[0]),
+                f"{s.study_name} #{t.number}",
+            )
             for s in studies
             for t in s.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if energy.consumed_energy(t) is not None
+            if energy.ENERGY_J in t.user_attrs
         ]
         if not points:
             continue
