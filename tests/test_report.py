@@ -7,6 +7,7 @@ import optuna
 import pytest
 
 from optuna_eahas import eahas_objective
+from optuna_eahas import energy
 from optuna_eahas.benchmark import Optimum
 from optuna_eahas.cli import _report
 from optuna_eahas.cli import main
@@ -96,3 +97,19 @@ def test_dashboard_rejects_a_missing_storage_and_a_bad_port(
     assert "does not exist" in _error(capsys)
     assert main(["dashboard", str(tmp_path / "x.db"), "--port", "70000"]) == 1
     assert "--port must be in 1..65535" in _error(capsys)
+
+
+def test_one_optimum_for_studies_on_two_benchmarks_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'two.db'}"
+    for name in ("cifar10", "tinyimagenet"):
+        study = optuna.create_study(storage=storage, study_name=name, direction="maximize")
+        identity = {"name": name, "dataset": name, "version": "0", "simulated": True}
+        study.add_trial(
+            optuna.trial.create_trial(
+                value=50.0, user_attrs={energy.ENERGY_J: 1e5, energy.BENCHMARK: identity}
+            )
+        )
+    assert main(["report", storage, "-o", str(tmp_path / "r.html"), "--optimum", "90"]) == 1
+    assert "holds studies on cifar10 and tinyimagenet" in _error(capsys)

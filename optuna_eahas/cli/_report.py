@@ -78,6 +78,12 @@ def run(args: argparse.Namespace) -> None:
             f"No study in {args.storage} recorded training energy as a single-objective "
             "accuracy search; run 'eahas compare' or 'eahas run' into it first."
         )
+    if args.optimum is not None and len(by_benchmark) > 1:
+        names = " and ".join(str(identity.get("name")) for identity, _ in by_benchmark)
+        raise ValueError(
+            f"--optimum is one benchmark's, but {args.storage} holds studies on {names}; "
+            "leave it out (the optima are stored or estimated per benchmark)."
+        )
     sections: list[str] = []
     for identity, studies in by_benchmark:
         optimum = _optimum(studies, identity, args.optimum)
