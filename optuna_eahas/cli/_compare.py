@@ -324,7 +324,7 @@ def _run_all(tasks: list[_Task], spent: dict[str, float], *, budget_j: float, n_
     try:
         if n_jobs == 1:
             for task in tasks:
-                _search(task, progress)
+                progress(task.study_name, _search(task, progress))
                 bar.set_postfix_str(f"finished {task.study_name}")
             return
         context = multiprocessing.get_context("spawn")
@@ -336,17 +336,22 @@ def _run_all(tasks: list[_Task], spent: dict[str, float], *, budget_j: float, n_
             initargs=(updates,),
         ) as pool:
             running = {pool.submit(_search_in_worker, task): task for task in tasks}
+
+            def drain_updates() -> None:
+                while True:
+                    try:
+                        progress(*updates.get_nowait())
+                    except queue.Empty:
+                        return
+
             try:
                 while running:
                     done, _ = futures.wait(running, timeout=0.2)
+                    drain_updates()
                     for future in done:
-                        bar.set_postfix_str(f"finished {running.pop(future).study_name}")
-                        future.result()
-                    while True:
-                        try:
-                            progress(*updates.get_nowait())
-                        except queue.Empty:
-                            break
+                        name = running.pop(future).study_name
+                        progress(name, future.result())
+                        bar.set_postfix_str(f"finished {name}")
             except BaseException:
                 for future in running:
                     future.cancel()
@@ -366,8 +371,8 @@ def _start_worker(updates: Any) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def _search_in_worker(task: _Task) -> None:
-    _search(task, lambda name, joules: _updates.put((name, joules)))
+def _search_in_worker(task: _Task) -> float:
+    return _search(task, lambda name, joules: _updates.put((name, joules)))
 
 
 @functools.cache
@@ -375,8 +380,9 @@ def _benchmark(name_or_path: str) -> Benchmark:
     return Benchmark.load(name_or_path)
 
 
-def _search(task: _Task, progress: Callable[[str, float], None]) -> None:
-    """Continue one study of the grid until its search energy reaches the budget.
+def _search(task: _Task, progress: Callable[[str, float], None]) -> float:
+    """Continue one study of the grid until its search energy reaches the budget; return
+    its search energy (J).
 
     The study runs in memory, seeded with the trials already stored (so the sampler and
     pruner see them), and :class:`_Checkpoint` copies its finished trials into the storage.
@@ -408,7 +414,7 @@ def _search(task: _Task, progress: Callable[[str, float], None]) -> None:
         finally:
             checkpoint.flush()
     stored.set_user_attr(_study_attrs.FINISHED, budget.is_reached(study))
-    progress(task.study_name, search_energy(study))
+    return search_energy(study)
 
 
 def _resumed_seed(seed: int, n_trials: int) -> int:
