@@ -90,12 +90,13 @@ class EnergyAwareHyperbandPruner(BasePruner):
         raise AssertionError("unreachable: the shares sum to the modulus")
 
     def _initialize(self, study: optuna.Study) -> bool:
-        max_energy_j = self._max_energy_j
-        if max_energy_j == "auto":
+        if self._max_energy_j == "auto":
             trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             max_energy_j = max((energy.consumed_energy(t) or 0.0 for t in trials), default=0.0)
             if not max_energy_j > 0:
                 return False
+        else:
+            max_energy_j = float(self._max_energy_j)
         min_energy_j = (
             max_energy_j / 100 if self._min_energy_j == "auto" else float(self._min_energy_j)
         )
