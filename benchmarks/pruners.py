@@ -96,8 +96,9 @@ def run_search(
     def account(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         nonlocal spent, best
         spent += energy.consumed_energy(trial) or 0.0
-        if trial.state == optuna.trial.TrialState.COMPLETE and trial.value > best:
-            best = trial.value
+        value = trial.value if trial.state == optuna.trial.TrialState.COMPLETE else None
+        if value is not None and value > best:
+            best = value
             steps.append((spent, best))
 
     start = time.perf_counter()
