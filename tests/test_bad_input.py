@@ -453,6 +453,15 @@ def test_bad_storage_url_is_one_clear_error(url: str) -> None:
         assert "secret" not in stderr  # the password is not echoed
 
 
+def test_collect_checks_its_storage_before_training(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    output = tmp_path / "records.jsonl"
+    argv = ["collect", "--data-dir", str(tmp_path), "-o", str(output)]
+    status, stderr = _eahas(*argv, "--storage", "nosuchdb://host/db")
+    _assert_one_line_error(status, stderr, "Cannot open storage 'nosuchdb://host/db'")
+    assert not output.exists()
+
+
 _POSITIVE_INT_OPTIONS = ["--n-trials", "--total-trials", "--report-interval", "--n-jobs"]
 
 

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from optuna_eahas.cli._registry import open_storage
 from optuna_eahas.space import DATASETS
 
 _DESCRIPTION = """\
@@ -74,7 +75,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--storage",
         default=None,
         metavar="URL",
-        help="also record each run as a trial of an Optuna study in this storage",
+        help="also record each run as a trial of an Optuna study in this storage (a "
+        "postgresql://USER:PASSWORD@HOST/DB URL lets collectors on several machines share "
+        "the work)",
     )
     parser.add_argument(
         "-o", "--output", type=Path, required=True, help="a .jsonl or .jsonl.gz file"
@@ -98,6 +101,8 @@ def run(args: argparse.Namespace) -> None:
     if not args.output.name.endswith((".jsonl", ".jsonl.gz")):
         raise ValueError(f"--output must end in .jsonl or .jsonl.gz, got {args.output}.")
     configs = None if args.configs is None else read_configs(args.configs)
+    # SQLite waits for the lock other collectors hold; a bad URL fails here, before training.
+    storage = None if args.storage is None else open_storage(args.storage)
 
     def report(record: Any) -> None:
         print(
@@ -116,7 +121,7 @@ def run(args: argparse.Namespace) -> None:
         subset=args.subset,
         epochs=args.epochs,
         device=args.device,
-        storage=args.storage,
+        storage=storage,
         batch_size=args.batch_size,
         on_record=report,
     )
