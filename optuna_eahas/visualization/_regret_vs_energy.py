@@ -26,6 +26,7 @@ _X_TITLES = {
     "time": "search time (h, cumulative training time of all trials)",
 }
 _X_SCALES = {"energy": J_PER_KWH, "time": S_PER_HOUR}
+_X_UNITS = {"energy": "kWh", "time": "h"}
 
 
 def plot_regret_vs_energy(
@@ -97,7 +98,10 @@ def _plot_regret(
                 y=median,
                 line={"color": color, "width": 2},
                 name=f"{method} (median of {len(group)} seed{'s' * (len(group) > 1)})",
-                hovertemplate=f"{method}<br>%{{x:.3g}}<br>median regret %{{y:.3g}}<extra></extra>",
+                hovertemplate=(
+                    f"{method}<br>%{{x:.3g}} {_X_UNITS[axis]}<br>median regret %{{y:.3g}}"
+                    "<extra></extra>"
+                ),
                 **common,
             )
         )
