@@ -228,7 +228,7 @@ def test_killed_compare_grid_resumes_with_every_joule_counted_once(
     argv += ["--optimum", "95.5", "--report-interval", "10"]
     with fresh_database(kind) as url:
         command = [sys.executable, "-m", "optuna_eahas", *argv, "--storage", url]
-        log = open(tmp_path / "compare.log", "wb")  # noqa: SIM115 (closed by the process)
+        log = open(tmp_path / "compare.log", "wb")
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )

@@ -95,7 +95,7 @@ def start_workers(commands: list[list[str]], log_dir: Path) -> list[subprocess.P
     """Start one process per command, each logging to its own file in ``log_dir``."""
     processes = []
     for index, command in enumerate(commands):
-        log = open(log_dir / f"worker{index}.log", "wb")  # noqa: SIM115 (closed by the process)
+        log = open(log_dir / f"worker{index}.log", "wb")
         processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
         log.close()
     return processes
