@@ -228,11 +228,10 @@ def test_killed_compare_grid_resumes_with_every_joule_counted_once(
     argv += ["--optimum", "95.5", "--report-interval", "10"]
     with fresh_database(kind) as url:
         command = [sys.executable, "-m", "optuna_eahas", *argv, "--storage", url]
-        log = open(tmp_path / "compare.log", "wb")
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        log.close()
+        with open(tmp_path / "compare.log", "wb") as log:
+            process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         try:
             finished = _wait_for_a_finished_study(url, process, timeout=300)
         finally:

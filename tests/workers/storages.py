@@ -95,9 +95,8 @@ def start_workers(commands: list[list[str]], log_dir: Path) -> list[subprocess.P
     """Start one process per command, each logging to its own file in ``log_dir``."""
     processes = []
     for index, command in enumerate(commands):
-        log = open(log_dir / f"worker{index}.log", "wb")
-        processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
-        log.close()
+        with open(log_dir / f"worker{index}.log", "wb") as log:  # the process keeps its copy
+            processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
     return processes
 
 
