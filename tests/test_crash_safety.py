@@ -218,12 +218,12 @@ COMPARE_BUDGET_KWH = 0.4
 def test_killed_compare_grid_resumes_with_every_joule_counted_once(
     kind: str, tmp_path: Path
 ) -> None:
-    """``eahas compare`` (2 methods x 2 seeds, 2 processes) killed with SIGKILL, then rerun:
+    """``eahas compare`` (2 methods x 3 seeds, 2 processes) killed with SIGKILL, then rerun:
     every study reaches the budget with trial numbers 0..n-1, each trial's energy equals the
     benchmark's over its reported epochs, and studies finished before the kill are untouched.
     """
     benchmark = Benchmark.load("cifar10")
-    argv = ["compare", "--methods", "random+none", "tpe+median", "--seeds", "0", "1"]
+    argv = ["compare", "--methods", "random+none", "tpe+median", "--seeds", "0", "1", "2"]
     argv += ["--budget-kwh", str(COMPARE_BUDGET_KWH), "--n-jobs", "2"]
     argv += ["--optimum", "95.5", "--report-interval", "10"]
     with fresh_database(kind) as url:
@@ -237,7 +237,7 @@ def test_killed_compare_grid_resumes_with_every_joule_counted_once(
         finally:
             os.killpg(process.pid, signal.SIGKILL)  # the command and its worker processes
             process.wait()
-        assert len(finished) < 4, "everything finished before the kill: nothing to resume"
+        assert len(finished) < 6, "everything finished before the kill: nothing to resume"
 
         rerun = start_workers([command], tmp_path)
         wait_all(rerun, tmp_path, timeout=600)
@@ -245,7 +245,7 @@ def test_killed_compare_grid_resumes_with_every_joule_counted_once(
             name: optuna.load_study(study_name=name, storage=url)
             for name in optuna.get_all_study_names(url)
         }
-        assert len(studies) == 4
+        assert len(studies) == 6
         for name, study in studies.items():
             trials = study.get_trials(deepcopy=False)
             assert [t.number for t in trials] == list(range(len(trials)))
