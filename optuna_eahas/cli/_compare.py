@@ -8,6 +8,7 @@ import functools
 import multiprocessing
 import os
 import queue
+import threading
 import time
 from typing import Any
 
@@ -362,6 +363,7 @@ def _run_all(tasks: list[_Task], spent: dict[str, float], *, budget_j: float, n_
 
 _updates: Any = None
 _parent_pid: int | None = None
+_searching = threading.Event()
 
 
 def _start_worker(updates: Any) -> None:
@@ -369,10 +371,23 @@ def _start_worker(updates: Any) -> None:
     _updates = updates
     _parent_pid = os.getppid()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    threading.Thread(target=_exit_when_orphaned, daemon=True).start()
+
+
+def _exit_when_orphaned() -> None:
+    """A worker whose 'eahas compare' was killed would wait for tasks forever: once its
+    current study has stopped (:class:`_Checkpoint` stops it), end the process."""
+    while os.getppid() == _parent_pid or _searching.is_set():
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def _search_in_worker(task: _Task) -> float:
-    return _search(task, lambda name, joules: _updates.put((name, joules)))
+    _searching.set()
+    try:
+        return _search(task, lambda name, joules: _updates.put((name, joules)))
+    finally:
+        _searching.clear()
 
 
 @functools.cache
