@@ -199,12 +199,16 @@ def test_pruning_saves_energy_and_the_ledger_counts_reported_epochs(
     objective = eahas_objective(benchmark=bench, constraints="ignore", report_interval=5)
     plain = _study(optuna.samplers.RandomSampler(seed=1))
     plain.optimize(objective, n_trials=25)
-    pruned = _study(optuna.samplers.RandomSampler(seed=1), pruner=make_pruner())
+    # Hyperband assigns brackets by a hash of study name and trial number: a fixed name keeps
+    # the brackets (and this test) deterministic.
+    pruned = _study(
+        optuna.samplers.RandomSampler(seed=1), pruner=make_pruner(), study_name="pruned"
+    )
     pruned.optimize(objective, n_trials=25)
 
     assert sum(t.state == TrialState.PRUNED for t in pruned.trials) >= 10
-    # Pruning stops most runs early: about a quarter of the energy is spent here (0.18-0.31
-    # over seeds 0-2 for both pruners).
+    # Pruning stops most runs early: a quarter (median) to a third (Hyperband) of the energy
+    # is spent here; over other study names Hyperband spends 0.23-0.55.
     assert search_energy(pruned) < 0.5 * search_energy(plain)
 
     expected = 0.0
