@@ -545,3 +545,26 @@ def test_record_helper_validates_and_writes_the_contract() -> None:
         assert trial.user_attrs[energy.ENERGY_ESTIMATED] is False
         assert trial.user_attrs[energy.TIME_S] == 2.0
         assert trial.user_attrs[energy.EPOCHS] == 1
+
+
+class _PruneEverything(optuna.pruners.BasePruner):
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        return True
+
+
+def test_a_trial_is_never_pruned_at_its_last_epoch(bench: Benchmark) -> None:
+    # Reporting every 200 epochs leaves one report, at the last epoch: the run is paid for
+    # by then, so the objective does not ask the pruner and the trial completes.
+    objective = eahas_objective(benchmark=bench, constraints="ignore", report_interval=200)
+    study = _study(optuna.samplers.RandomSampler(seed=0), pruner=_PruneEverything())
+    study.optimize(objective, n_trials=3)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    for trial in study.trials:
+        assert list(trial.intermediate_values) == [_config(trial)["max_epoch"]]
+
+    # With earlier reports the same pruner stops every trial at its first one.
+    objective = eahas_objective(benchmark=bench, constraints="ignore", report_interval=1)
+    study = _study(optuna.samplers.RandomSampler(seed=0), pruner=_PruneEverything())
+    study.optimize(objective, n_trials=3)
+    assert [t.state for t in study.trials] == [TrialState.PRUNED] * 3
+    assert [t.user_attrs[energy.EPOCHS] for t in study.trials] == [1, 1, 1]

@@ -182,7 +182,8 @@ class EahasObjective:
                 if self.multi_objective:
                     continue
                 trial.report(accuracy, step=epoch)
-                if trial.should_prune():
+                # At the last epoch the whole run is paid for: pruning it would only discard it.
+                if epoch != last and trial.should_prune():
                     raise optuna.TrialPruned(f"Pruned at epoch {epoch}.")
         trial.set_user_attr(energy.INFERENCE_ENERGY_J, run.inference_energy_j)
         trial.set_user_attr(energy.INFERENCE_TIME_S, run.inference_time_s)
@@ -303,7 +304,8 @@ def eahas_objective(
     It suggests the ten parameters, reports the EMA test accuracy after every
     ``report_interval`` epochs (so Optuna's pruners work), and records in user attributes the
     energy and time consumed so far (``optuna_eahas.energy``): a trial pruned at epoch 12 has
-    paid for 12 epochs. Returns the final test accuracy (maximise it).
+    paid for 12 epochs. The report at a trial's last epoch is never pruned: the run is paid for
+    by then. Returns the final test accuracy (maximise it).
 
     With ``mode="train"`` each trial trains its configuration for real with PyTorch
     (``optuna_eahas.train``; the ``torch`` extra) and records the energy an energy meter
