@@ -227,13 +227,22 @@ def test_samplers_are_deterministic_for_a_seed(benchmark: Benchmark, name: str) 
     assert [t.params for t in other.trials] != runs[0]
 
 
+class _PruneEveryFifthTrial(optuna.pruners.BasePruner):
+    """Prunes trials 1, 6, 11, ... at their first report: pruned trials in every history,
+    independent of how threads interleave."""
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return trial.number % 5 == 1
+
+
 @pytest.mark.parametrize("name", ["ea-tpe", "ea-ls", "ea-bananas", "cost-aware"])
 @pytest.mark.parametrize("storage", ["memory", "sqlite"])
 def test_samplers_work_with_storages_threads_and_pruned_or_failed_trials(
     benchmark: Benchmark, name: str, storage: str, tmp_path: Path
 ) -> None:
-    # SQLite commits are slow here: fewer reports and trials there.
-    n_trials, interval = (24, 10) if storage == "memory" else (10, 50)
+    # SQLite commits are slow here: fewer reports and trials there (but a report before the
+    # last epoch of every configuration, where a trial can be pruned).
+    n_trials, interval = (24, 10) if storage == "memory" else (10, 25)
     objective = eahas_objective(
         benchmark=benchmark, constraints="ignore", report_interval=interval
     )
@@ -247,13 +256,13 @@ def test_samplers_work_with_storages_threads_and_pruned_or_failed_trials(
         direction="maximize",
         storage=None if storage == "memory" else f"sqlite:///{tmp_path / 'study.db'}",
         sampler=_eahas_samplers(0, 5 * _J_PER_KWH)[name](),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=3),
+        pruner=_PruneEveryFifthTrial(),
     )
     study.optimize(flaky, n_trials=n_trials, n_jobs=2, catch=(RuntimeError,))
     states = [t.state for t in study.trials]
     assert len(states) == n_trials
     assert states.count(TrialState.FAIL) >= 2
-    assert TrialState.PRUNED in states
+    assert states.count(TrialState.PRUNED) >= 2
     assert states.count(TrialState.COMPLETE) >= 3
     for trial in study.get_trials(states=(TrialState.COMPLETE,)):
         benchmark.space.validate(trial.params)
