@@ -14,6 +14,7 @@ from optuna.trial import FrozenTrial
 from optuna_eahas.energy import EnergyPenalty
 from optuna_eahas.samplers._history import TrialScorer
 from optuna_eahas.samplers._history import check_single_objective
+from optuna_eahas.samplers._history import contains
 from optuna_eahas.samplers._history import fresh_seed
 
 
@@ -48,6 +49,26 @@ class HistorySampler(BaseSampler):
         self._random_sampler = RandomSampler(seed=seed)
         self._intersection = IntersectionSearchSpace(include_pruned=True)
         self._lock = threading.Lock()
+        self._matched_space: tuple[str, dict[str, BaseDistribution]] | None = None
+        self._matched: dict[int, bool] = {}
+
+    def _matching(
+        self,
+        study: Study,
+        trials: list[FrozenTrial],
+        search_space: dict[str, BaseDistribution],
+    ) -> list[FrozenTrial]:
+        """The finished ``trials`` that hold every parameter of ``search_space`` with the same
+        distribution. Finished trials never change, so each is checked once per search space
+        (comparing distributions is slow; long studies would pay it per trial and sample)."""
+        space = (study.study_name, search_space)
+        if self._matched_space != space:
+            self._matched_space, self._matched = space, {}
+        matched = self._matched
+        for trial in trials:
+            if trial.number not in matched:
+                matched[trial.number] = contains(search_space, trial)
+        return [trial for trial in trials if matched[trial.number]]
 
     def reseed_rng(self) -> None:
         self._seed = fresh_seed()

@@ -12,7 +12,6 @@ from optuna.trial import FrozenTrial
 from optuna_eahas.energy import EnergyPenalty
 from optuna_eahas.samplers._base import HistorySampler
 from optuna_eahas.samplers._history import FINISHED_WITH_VALUE
-from optuna_eahas.samplers._history import contains
 from optuna_eahas.samplers._history import neighbour
 from optuna_eahas.samplers._history import sample_params
 from optuna_eahas.samplers._history import trial_rng
@@ -93,11 +92,9 @@ class LocalSearchSampler(HistorySampler):
     def _replay(self, study: Study, search_space: dict[str, BaseDistribution]) -> _Walk:
         """Advance the walk over trials finished since the last call (replay all if a trial
         finished out of number order)."""
-        trials = [
-            t
-            for t in study.get_trials(deepcopy=False, states=FINISHED_WITH_VALUE)
-            if contains(search_space, t)
-        ]
+        trials = self._matching(
+            study, study.get_trials(deepcopy=False, states=FINISHED_WITH_VALUE), search_space
+        )
         walk = self._walk
         done = len(walk.replayed)
         if (

@@ -13,7 +13,6 @@ from optuna.trial import TrialState
 from optuna_eahas.energy import EnergyPenalty
 from optuna_eahas.samplers._base import HistorySampler
 from optuna_eahas.samplers._ensemble import encode
-from optuna_eahas.samplers._history import contains
 from optuna_eahas.samplers._history import mutate
 from optuna_eahas.samplers._history import sample_params
 from optuna_eahas.samplers._history import trial_rng
@@ -71,11 +70,11 @@ class ModelBasedSampler(HistorySampler):
         if not search_space:
             return {}
         with self._lock:
-            history = [
-                t
-                for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if contains(search_space, t)
-            ]
+            history = self._matching(
+                study,
+                study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)),
+                search_space,
+            )
             gains = [self._scorer.gain(t, study.direction) for t in history]
             scored = [(t, g) for t, g in zip(history, gains, strict=True) if g is not None]
             if len(scored) < self._n_startup_trials:

@@ -379,6 +379,41 @@ def test_ls_restarts_after_patience_failures() -> None:
     )
 
 
+def test_history_keeps_the_trials_over_the_search_space_of_each_study() -> None:
+    # LS and BANANAS share the history filter; LS's walk shows its incumbent plainly.
+    sampler = LocalSearchSampler(seed=0, n_startup_trials=1, search_space=_EAHAS_LIKE)
+    other_depths = {**_EAHAS_LIKE, "depth": IntDistribution(10, 12)}
+    best = {"depth": 11, "w0": 48, "learning_rate": 1.0, "optimizer": "adam"}
+    runner_up = {"depth": 15, "w0": 128, "learning_rate": 0.1, "optimizer": "sgd"}
+
+    def incumbent_after(first_space: dict[str, Any]) -> dict[str, Any]:
+        """Trial 0 is the best one, over ``first_space``; what do the next trials walk from?"""
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        for params, value, space in ((best, 99.0, first_space), (runner_up, 95.0, _EAHAS_LIKE)):
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params=params,
+                    distributions=space,
+                    value=value,
+                    user_attrs={energy.ENERGY_J: 1.0, energy.EPOCHS: 1},
+                )
+            )
+        asked = []
+        for _ in range(20):
+            trial = study.ask(_EAHAS_LIKE)
+            asked.append(trial.params)
+            study.tell(trial, state=TrialState.FAIL)  # keep the history as it is
+        for incumbent in (best, runner_up):
+            if all(sum(p[k] == incumbent[k] for k in incumbent) >= 2 for p in asked):
+                return incumbent
+        raise AssertionError(f"no single incumbent: {asked}")
+
+    # The same sampler on two studies: trial 0 is left out of the first (its depth was drawn
+    # from another distribution), and used in the second.
+    assert incumbent_after(other_depths) == runner_up
+    assert incumbent_after(_EAHAS_LIKE) == best
+
+
 def test_cost_exponent_cools_as_the_budget_is_spent() -> None:
     sampler = CostAwareSampler(seed=0, energy_budget_j=10 * _J_PER_KWH)
     study = optuna.create_study(direction="maximize", sampler=sampler)
