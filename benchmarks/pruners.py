@@ -13,12 +13,13 @@ trials are cheap, so a budget buys thousands of them and each report calls the p
 report per 10 epochs keeps a search to minutes while leaving every pruner 5 to 20 decision
 points per trial. Optuna's pruners use the ``eahas`` CLI's settings (``make_pruner``).
 
-Each finished run is one JSON line (resumable: finished runs are skipped) with its best-so-far
+Each finished run is one JSON line of ``benchmarks/results/pruners.jsonl`` (committed; a rerun
+skips finished runs, so a campaign resumes across sessions and machines) with its best-so-far
 curve against cumulative search energy (J). ``--table`` prints the Markdown table of
 ``docs/pruners.md``.
 
-    python benchmarks/pruners.py --benchmark cifar10 --seeds 20 --jobs 2 -o out/pruners.jsonl
-    python benchmarks/pruners.py --table -o out/pruners.jsonl
+    python benchmarks/pruners.py --benchmark cifar10 --seeds 20 --jobs 2
+    python benchmarks/pruners.py --table
     python benchmarks/pruners.py --overhead 10000   # SearchEnergyBudget's cost per call
 
 The default benchmarks are fitted on a reference simulator's records: these numbers describe
@@ -55,6 +56,8 @@ from optuna_eahas.pruners import EnergyAwareSuccessiveHalvingPruner
 from optuna_eahas.pruners import SearchEnergyBudget
 
 _J_PER_KWH = 3.6e6
+# Committed, so that a campaign spread over several sessions or machines resumes where it stopped.
+RESULTS = Path(__file__).parent / "results" / "pruners.jsonl"
 PAPER_BUDGETS_KWH = {"cifar10": 40.0, "tinyimagenet": 250.0}
 SAMPLERS = ("random", "tpe")
 OPTUNA_PRUNERS = ("median", "successive-halving", "hyperband")
@@ -286,7 +289,7 @@ def main() -> None:
     )
     parser.add_argument("--report-interval", type=int, default=10, help="epochs per report")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("-o", "--output", type=Path, default=Path("out/pruners.jsonl"))
+    parser.add_argument("-o", "--output", type=Path, default=RESULTS)
     parser.add_argument("--table", action="store_true", help="print the table of --output")
     parser.add_argument(
         "--overhead",

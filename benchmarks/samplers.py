@@ -6,15 +6,16 @@ each search stops as soon as the summed training energy of its trials reaches th
 (EA-HAS-Bench, Dou et al., ICLR 2023, Sec. 5: 40 kWh on CIFAR-10, 250 kWh on TinyImageNet),
 and test regret is ``estimate_optimum(benchmark, seed=0).regret(best value so far)``.
 
-Each finished run is one JSON line (resumable: finished runs are skipped) holding the steps of
+Each finished run is one JSON line of ``benchmarks/results/samplers.jsonl`` (committed; a rerun
+skips finished runs, so a campaign resumes across sessions and machines) holding the steps of
 its best-so-far curve against cumulative search energy (J). ``--table`` turns the lines into
 the Markdown table of ``docs/samplers.md``: per method, the median (95 % bootstrap interval)
 search energy needed to reach its base method's median final regret, and the median final
 regret at the budget; each EA variant is checked against the target (>= 25 % less median
 energy, final regret no worse).
 
-    python benchmarks/samplers.py --benchmark cifar10 --seeds 20 --jobs 2 -o out/samplers.jsonl
-    python benchmarks/samplers.py --table -o out/samplers.jsonl
+    python benchmarks/samplers.py --benchmark cifar10 --seeds 20 --jobs 2
+    python benchmarks/samplers.py --table
     python benchmarks/samplers.py --overhead 10000   # the wrapper's cost per trial
     python benchmarks/samplers.py --penalty-cost 30000 --benchmark cifar10 tinyimagenet
 
@@ -49,6 +50,8 @@ from optuna_eahas.samplers import EnergyAwareSampler
 from optuna_eahas.samplers import LocalSearchSampler
 
 _J_PER_KWH = 3.6e6
+# Committed, so that a campaign spread over several sessions or machines resumes where it stopped.
+RESULTS = Path(__file__).parent / "results" / "samplers.jsonl"
 PAPER_BUDGETS_KWH = {"cifar10": 40.0, "tinyimagenet": 250.0}
 # Each EA variant and the base it is compared with.
 EA_BASES = {"ea-random": "random", "ea-tpe": "tpe", "ea-ls": "ls", "ea-bananas": "bananas"}
@@ -344,7 +347,7 @@ def main() -> None:
         "--budget-kwh", type=float, default=None, help="default: the paper's per benchmark"
     )
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("-o", "--output", type=Path, default=Path("out/samplers.jsonl"))
+    parser.add_argument("-o", "--output", type=Path, default=RESULTS)
     parser.add_argument("--table", action="store_true", help="print the table of --output")
     parser.add_argument(
         "--penalty-cost",
