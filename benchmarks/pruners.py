@@ -277,7 +277,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n".join(__doc__.splitlines()[20:23]),
+        epilog="\n".join(line for line in __doc__.splitlines() if line.startswith("    python")),
     )
     parser.add_argument(
         "--benchmark", nargs="+", default=["cifar10"], choices=list(PAPER_BUDGETS_KWH)

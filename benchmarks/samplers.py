@@ -16,6 +16,7 @@ energy, final regret no worse).
 
     python benchmarks/samplers.py --benchmark cifar10 --seeds 20 --jobs 2
     python benchmarks/samplers.py --table
+    python benchmarks/samplers.py --methods ea-tpe ea-ls ea-bananas --penalty-weight -0.02
     python benchmarks/samplers.py --overhead 10000   # the wrapper's cost per trial
     python benchmarks/samplers.py --penalty-cost 30000 --benchmark cifar10 tinyimagenet
 
@@ -59,10 +60,12 @@ EA_BASES = {"ea-random": "random", "ea-tpe": "tpe", "ea-ls": "ls", "ea-bananas":
 FIXED_REGRET = 1.0
 # The method whose median final regret sets each row's target (a base method's is its own).
 REFERENCE = {**EA_BASES, "cost-aware": "tpe"}
+# The paper's EA-BANANAS weight (Sec. 5), the default; ``--penalty-weight`` runs others.
+PAPER_WEIGHT = energy.MultiplicativePenalty().weight
 
 
-def _make_sampler(method: str, seed: int, budget_j: float) -> BaseSampler:
-    penalty = energy.MultiplicativePenalty()  # the paper's EA-BANANAS form (Sec. 5)
+def _make_sampler(method: str, seed: int, budget_j: float, weight: float) -> BaseSampler:
+    penalty = energy.MultiplicativePenalty(weight=weight)  # the paper's EA-BANANAS form
     factories: dict[str, Callable[[], BaseSampler]] = {
         "random": lambda: optuna.samplers.RandomSampler(seed=seed),
         "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
@@ -96,7 +99,9 @@ METHODS = (
 _benchmarks: dict[str, Benchmark] = {}
 
 
-def run_search(benchmark_name: str, method: str, seed: int, budget_kwh: float) -> dict[str, Any]:
+def run_search(
+    benchmark_name: str, method: str, seed: int, budget_kwh: float, weight: float
+) -> dict[str, Any]:
     """One search until its summed trial energy reaches the budget; its best-so-far steps."""
     benchmark = _benchmarks.get(benchmark_name)
     if benchmark is None:
@@ -109,7 +114,7 @@ def run_search(benchmark_name: str, method: str, seed: int, budget_kwh: float) -
     # No pruning: the comparison is between samplers (Optuna's default would prune here).
     study = optuna.create_study(
         direction="maximize",
-        sampler=_make_sampler(method, seed, budget_j),
+        sampler=_make_sampler(method, seed, budget_j, weight),
         pruner=optuna.pruners.NopPruner(),
     )
     spent = 0.0
@@ -132,6 +137,7 @@ def run_search(benchmark_name: str, method: str, seed: int, budget_kwh: float) -
         "method": method,
         "seed": seed,
         "budget_kwh": budget_kwh,
+        "penalty_weight": weight,
         "n_trials": len(study.trials),
         "energy_j": spent,
         "steps": [[round(e, 1), round(v, 5)] for e, v in steps],
@@ -139,7 +145,7 @@ def run_search(benchmark_name: str, method: str, seed: int, budget_kwh: float) -
     }
 
 
-def _run_task(task: tuple[str, str, int, float]) -> dict[str, Any]:
+def _run_task(task: tuple[str, str, int, float, float]) -> dict[str, Any]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return run_search(*task)
 
@@ -152,15 +158,39 @@ def _read(path: Path) -> Iterator[dict[str, Any]]:
                     yield json.loads(line)
 
 
+def _weight(run: dict[str, Any]) -> float:
+    """The run's penalty weight (runs stored before the option had the paper's)."""
+    return float(run.get("penalty_weight", PAPER_WEIGHT))
+
+
+def _label(run: dict[str, Any]) -> str:
+    """The table row of a run: its method, with the weight when it is not the paper's."""
+    weight = _weight(run)
+    if run["method"] in EA_BASES and weight != PAPER_WEIGHT:
+        return f"{run['method']} (w={weight:g})"
+    return run["method"]
+
+
 def run_campaign(args: argparse.Namespace) -> None:
-    done = {(r["benchmark"], r["method"], r["seed"], r["budget_kwh"]) for r in _read(args.output)}
+    done = {
+        (r["benchmark"], r["method"], r["seed"], r["budget_kwh"], _weight(r))
+        for r in _read(args.output)
+    }
     tasks = [
-        (benchmark, method, seed, budget)
+        task
         for benchmark in args.benchmark
         for seed in range(args.seeds)
         for method in args.methods
-        for budget in [args.budget_kwh or PAPER_BUDGETS_KWH[benchmark]]
-        if (benchmark, method, seed, budget) not in done
+        for task in [
+            (
+                benchmark,
+                method,
+                seed,
+                args.budget_kwh or PAPER_BUDGETS_KWH[benchmark],
+                args.penalty_weight if method in EA_BASES else PAPER_WEIGHT,
+            )
+        ]
+        if task not in done
     ]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with (
@@ -212,7 +242,7 @@ def table(runs: list[dict[str, Any]], optimum: dict[str, float]) -> str:
         by_method: dict[str, list[dict[str, Any]]] = {}
         for run in runs:
             if run["benchmark"] == benchmark:
-                by_method.setdefault(run["method"], []).append(run)
+                by_method.setdefault(_label(run), []).append(run)
         best_acc = optimum[benchmark]
 
         budget = by_method[next(iter(by_method))][0]["budget_kwh"]
@@ -224,8 +254,9 @@ def table(runs: list[dict[str, Any]], optimum: dict[str, float]) -> str:
             "final regret, % (95 % CI) | verdict |",
             "|---|---|---|---|---|---|---|",
         ]
-        for method in [m for m in METHODS if m in by_method]:
-            base = REFERENCE.get(method, method)
+        rows = sorted(by_method, key=lambda label: (METHODS.index(label.split()[0]), label))
+        for method in rows:
+            base = REFERENCE.get(method.split()[0], method)
             if base not in by_method:
                 continue
             # The upper median: at least half of the base's seeds reach it, so the base's own
@@ -247,7 +278,7 @@ def table(runs: list[dict[str, Any]], optimum: dict[str, float]) -> str:
             )
             final = _median_interval(regrets, rng)
             verdict = ""
-            if method in EA_BASES:
+            if method.split()[0] in EA_BASES:
                 base_energies = np.array(
                     [_energy_to_reach(r, best_acc - target_regret) for r in by_method[base]]
                 )
@@ -309,8 +340,8 @@ def wrapper_overhead(n_trials: int) -> None:
         )
 
 
-def penalty_cost(benchmark_name: str, n_configs: int) -> None:
-    """What the paper's penalty gives up: among ``n_configs`` random configurations, the best
+def penalty_cost(benchmark_name: str, n_configs: int, weight: float) -> None:
+    """What the penalty with ``weight`` gives up: among ``n_configs`` random configurations, the best
     final accuracy against the accuracy of the best penalised score (and their energies)."""
     benchmark = Benchmark.load(benchmark_name)
     configs = benchmark.sample(n_configs, seed=1)
@@ -318,7 +349,7 @@ def penalty_cost(benchmark_name: str, n_configs: int) -> None:
     accuracy = np.array([r.final_accuracy for r in results])
     total_j = np.array([r.total_train_energy_j for r in results])
     per_epoch_j = total_j / np.array([c["max_epoch"] for c in configs])
-    penalty = energy.MultiplicativePenalty()
+    penalty = energy.MultiplicativePenalty(weight=weight)
     score = np.array(
         [
             penalty(a, e, optuna.study.StudyDirection.MAXIMIZE)
@@ -327,7 +358,7 @@ def penalty_cost(benchmark_name: str, n_configs: int) -> None:
     )
     for label, i in (("best accuracy", accuracy.argmax()), ("best penalised", score.argmax())):
         print(
-            f"{benchmark_name} {label}: {accuracy[i]:.2f} % at {per_epoch_j[i]:.0f} J/epoch, "
+            f"{benchmark_name} {label} (w={weight:g}): {accuracy[i]:.2f} % at {per_epoch_j[i]:.0f} J/epoch, "
             f"{total_j[i] / _J_PER_KWH:.3f} kWh ({n_configs} random configurations)"
         )
 
@@ -336,7 +367,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n".join(__doc__.splitlines()[13:17]),
+        epilog="\n".join(line for line in __doc__.splitlines() if line.startswith("    python")),
     )
     parser.add_argument(
         "--benchmark", nargs="+", default=["cifar10"], choices=list(PAPER_BUDGETS_KWH)
@@ -345,6 +376,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20, help="seeds 0..N-1 per method")
     parser.add_argument(
         "--budget-kwh", type=float, default=None, help="default: the paper's per benchmark"
+    )
+    parser.add_argument(
+        "--penalty-weight",
+        type=float,
+        default=PAPER_WEIGHT,
+        help="the EA variants' MultiplicativePenalty weight (default: the paper's)",
     )
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("-o", "--output", type=Path, default=RESULTS)
@@ -368,7 +405,7 @@ def main() -> None:
         parser.error(f"--budget-kwh must be positive, got {args.budget_kwh}")
     if args.penalty_cost:
         for name in args.benchmark:
-            penalty_cost(name, args.penalty_cost)
+            penalty_cost(name, args.penalty_cost, args.penalty_weight)
         return
     if args.overhead:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
