@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from collections.abc import Mapping
 import math
+from typing import Any
 import warnings
 
 import numpy as np
+import optuna
 from optuna.distributions import BaseDistribution
+from optuna.samplers import TPESampler
+from optuna.storages import InMemoryStorage
 from optuna.study import Study
 from optuna.trial import FrozenTrial
 from scipy import special
@@ -29,10 +34,12 @@ class CostAwareSampler(ModelBasedSampler):
     ``alpha`` falls linearly from 1 to 0 as ``energy_budget_j`` is spent, so cheap
     configurations are favoured early and the best ones late. Without a budget ``alpha`` stays 1.
 
-    Candidates are mutations of the best configurations plus uniform draws (half each), the
-    BANANAS machinery of :class:`BananasSampler`, not TPE's or a GP's proposals. The objective
-    itself is not penalised. Trials without recorded energy count as equally costly (warned
-    once).
+    Candidates are TPE's proposals plus uniform draws (half each): at each refit an in-memory
+    copy of the complete trials is handed to Optuna's ``TPESampler``, whose successive
+    suggestions (each the best of its own expected-improvement candidates, Bergstra et al.,
+    NeurIPS 2011) are then re-ranked by expected improvement per predicted joule. The uniform
+    draws keep cheap regions TPE would not propose within reach. The objective itself is not
+    penalised. Trials without recorded energy count as equally costly (warned once).
 
     Args:
         seed: Seed for the random draws and the models.
@@ -40,8 +47,7 @@ class CostAwareSampler(ModelBasedSampler):
         energy_budget_j: The search's energy budget in joules (sum of all trials' recorded
             energy), for cost cooling; ``None`` keeps the full cost weight.
         n_startup_trials: Random configurations before the first fit.
-        n_candidates: Candidates ranked per fit.
-        n_parents: Best configurations mutated into candidates.
+        n_candidates: Candidates ranked per fit (half of them TPE's proposals).
         batch_size: Complete trials between fits, and candidates queued per fit.
         n_models: Ensemble size of the objective predictor.
         n_estimators: Boosting rounds per model.
@@ -54,8 +60,7 @@ class CostAwareSampler(ModelBasedSampler):
         search_space: Mapping[str, BaseDistribution] | None = None,
         energy_budget_j: float | None = None,
         n_startup_trials: int = 10,
-        n_candidates: int = 200,
-        n_parents: int = 10,
+        n_candidates: int = 40,
         batch_size: int = 10,
         n_models: int = 5,
         n_estimators: int = 50,
@@ -66,7 +71,7 @@ class CostAwareSampler(ModelBasedSampler):
             search_space=search_space,
             n_startup_trials=n_startup_trials,
             n_candidates=n_candidates,
-            n_parents=n_parents,
+            n_parents=1,  # unused: TPE proposes
             batch_size=batch_size,
             random_fraction=0.5,
         )
@@ -93,6 +98,31 @@ class CostAwareSampler(ModelBasedSampler):
             return 1.0
         spent = sum(consumed_energy(t) or 0.0 for t in study.get_trials(deepcopy=False))
         return min(max(1.0 - spent / self._energy_budget_j, 0.0), 1.0)
+
+    def _proposals(
+        self,
+        rng: np.random.Generator,
+        configs: list[dict[str, Any]],
+        gains: np.ndarray,
+        search_space: dict[str, BaseDistribution],
+    ) -> Iterator[dict[str, Any]]:
+        """Endless suggestions of a seeded ``TPESampler`` over the complete trials."""
+        history = optuna.create_study(
+            storage=InMemoryStorage(),
+            direction="maximize",
+            sampler=TPESampler(seed=int(rng.integers(2**31 - 1))),
+        )
+        history.add_trials(
+            [
+                optuna.trial.create_trial(
+                    value=float(gain), params=config, distributions=search_space
+                )
+                for config, gain in zip(configs, gains, strict=True)
+            ]
+        )
+        while True:
+            # Left running: TPE models complete trials only, so proposals do not pile up.
+            yield history.ask(fixed_distributions=search_space).params
 
     def _rank(
         self,

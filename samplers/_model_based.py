@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterator
 from collections.abc import Mapping
+import itertools
 from typing import Any
 
 import numpy as np
@@ -22,9 +24,10 @@ class ModelBasedSampler(HistorySampler):
     """Base of the samplers that fit a predictor to the history and pick candidates with it.
 
     Every ``batch_size`` finished trials it refits on the complete trials, draws
-    ``n_candidates`` candidates (mutations of the ``n_parents`` best configurations, plus
-    uniform draws when ``random_fraction`` > 0), ranks them with :meth:`_rank` and queues the
-    best ``batch_size`` for the next trials, as BANANAS selects k candidates per iteration.
+    ``n_candidates`` candidates (proposals from :meth:`_proposals`, by default mutations of the
+    ``n_parents`` best configurations, plus uniform draws when ``random_fraction`` > 0), ranks
+    them with :meth:`_rank` and queues the best ``batch_size`` for the next trials, as BANANAS
+    selects k candidates per iteration.
     """
 
     def __init__(
@@ -116,18 +119,18 @@ class ModelBasedSampler(HistorySampler):
         gains: np.ndarray,
         search_space: dict[str, BaseDistribution],
     ) -> list[dict[str, Any]]:
-        """Mutations of the best configurations (and uniform draws), none evaluated before."""
+        """Uniform draws, then proposals, none evaluated before."""
         seen = {_key(config) for config in configs}
-        parents = [configs[int(i)] for i in np.argsort(-gains, kind="stable")[: self._n_parents]]
         n_random = int(round(self._random_fraction * self._n_candidates))
+        proposals = self._proposals(rng, configs, gains, search_space)
         candidates: list[dict[str, Any]] = []
-        for attempt in range(4 * self._n_candidates):
+        for _ in range(4 * self._n_candidates):
             if len(candidates) == self._n_candidates:
                 break
             if len(candidates) < n_random:
                 candidate = sample_params(rng, search_space)
             else:
-                candidate = mutate(rng, parents[attempt % len(parents)], search_space)
+                candidate = next(proposals)
             if _key(candidate) not in seen:
                 seen.add(_key(candidate))
                 candidates.append(candidate)
@@ -135,6 +138,18 @@ class ModelBasedSampler(HistorySampler):
             # A tiny, nearly exhausted space: repeat configurations rather than stall.
             candidates.append(sample_params(rng, search_space))
         return candidates
+
+    def _proposals(
+        self,
+        rng: np.random.Generator,
+        configs: list[dict[str, Any]],
+        gains: np.ndarray,
+        search_space: dict[str, BaseDistribution],
+    ) -> Iterator[dict[str, Any]]:
+        """Endless mutations of the ``n_parents`` best configurations, in turn (BANANAS)."""
+        parents = [configs[int(i)] for i in np.argsort(-gains, kind="stable")[: self._n_parents]]
+        for attempt in itertools.count():
+            yield mutate(rng, parents[attempt % len(parents)], search_space)
 
     @abc.abstractmethod
     def _rank(
