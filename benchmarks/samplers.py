@@ -341,8 +341,8 @@ def wrapper_overhead(n_trials: int) -> None:
 
 
 def penalty_cost(benchmark_name: str, n_configs: int, weight: float) -> None:
-    """What the penalty with ``weight`` gives up: among ``n_configs`` random configurations, the best
-    final accuracy against the accuracy of the best penalised score (and their energies)."""
+    """What the penalty with ``weight`` gives up: among ``n_configs`` random configurations,
+    the best final accuracy against the accuracy of the best penalised score (and energies)."""
     benchmark = Benchmark.load(benchmark_name)
     configs = benchmark.sample(n_configs, seed=1)
     results = benchmark.query_many(configs)
@@ -358,7 +358,8 @@ def penalty_cost(benchmark_name: str, n_configs: int, weight: float) -> None:
     )
     for label, i in (("best accuracy", accuracy.argmax()), ("best penalised", score.argmax())):
         print(
-            f"{benchmark_name} {label} (w={weight:g}): {accuracy[i]:.2f} % at {per_epoch_j[i]:.0f} J/epoch, "
+            f"{benchmark_name} {label} (w={weight:g}): {accuracy[i]:.2f} % at "
+            f"{per_epoch_j[i]:.0f} J/epoch, "
             f"{total_j[i] / _J_PER_KWH:.3f} kWh ({n_configs} random configurations)"
         )
 
