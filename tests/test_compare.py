@@ -107,8 +107,10 @@ def test_compare_runs_the_grid_into_one_storage_and_a_rerun_redoes_nothing(
 
 def test_an_interrupted_compare_resumes_without_duplicating_trials(tmp_path: Path) -> None:
     storage = str(tmp_path / "compare.log")  # a journal file
-    # Six studies, two at a time: after the first ones finish, others are still to run.
-    argv = ["compare", "--methods", "random+none", "tpe+median", "--seeds", "0", "1", "2"]
+    # Twelve studies, two at a time: after the first ones finish, others are still to run
+    # (with six, an idle machine could finish them all between two polls).
+    seeds = [str(seed) for seed in range(6)]
+    argv = ["compare", "--methods", "random+none", "tpe+median", "--seeds", *seeds]
     argv += ["--budget-kwh", "0.4", "--storage", storage, "--n-jobs", "2", *FAST]
     process = subprocess.Popen(
         [sys.executable, "-c", _RUN_CLI, *argv],
@@ -120,7 +122,7 @@ def test_an_interrupted_compare_resumes_without_duplicating_trials(tmp_path: Pat
         deadline = time.monotonic() + 120
         finished: dict[str, int] = {}
         while not finished and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.5)
+            time.sleep(0.1)
             if Path(storage).exists():
                 finished = {
                     name: len(study.trials)
@@ -132,11 +134,11 @@ def test_an_interrupted_compare_resumes_without_duplicating_trials(tmp_path: Pat
         # Kill the whole run (the command and its worker processes) without warning.
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-    assert len(finished) < 6, "everything finished before the kill: nothing to resume"
+    assert len(finished) < 12, "everything finished before the kill: nothing to resume"
 
     assert main(argv) == 0
     studies = _studies(storage)
-    assert len(studies) == 6
+    assert len(studies) == 12
     for name, study in studies.items():
         _assert_finished_without_duplicates(study, 0.4 * KWH)
         if name in finished:
