@@ -176,10 +176,17 @@ def _median_interval(values: np.ndarray, rng: np.random.Generator) -> tuple[floa
     return float(np.median(values)), float(low), float(high)
 
 
+def _regrets_at(runs: list[dict[str, Any]], optimum: float, joules: float) -> np.ndarray:
+    """Each run's regret once it has spent ``joules`` (inf: nothing completed by then)."""
+    regrets = []
+    for run in runs:
+        reached = [best for spent, best in run["steps"] if spent <= joules]
+        regrets.append(max(optimum - reached[-1], 0.0) if reached else np.inf)
+    return np.array(regrets)
+
+
 def _final_regrets(runs: list[dict[str, Any]], optimum: float) -> np.ndarray:
-    return np.array(
-        [max(optimum - (r["steps"][-1][1] if r["steps"] else -np.inf), 0.0) for r in runs]
-    )
+    return _regrets_at(runs, optimum, np.inf)
 
 
 def _kwh(values: tuple[float, float, float]) -> str:
@@ -239,9 +246,11 @@ def table(runs: list[dict[str, Any]], optimum: dict[str, float]) -> str:
                 if pruner in ENERGY_AWARE_PRUNERS:
                     saving = 1.0 - energy_ci[0] / best_median
                     verdict = f"{'met' if saving >= 0.30 else '**missed**'}: " + (
-                        f"{saving:.0%} less energy than {best_optuna}"
-                        if np.isfinite(saving)
-                        else "median run never reaches the level"
+                        "median run never reaches the level"
+                        if not np.isfinite(saving)
+                        else f"{saving:.0%} less energy than {best_optuna}"
+                        if saving >= 0
+                        else f"{-saving:.0%} more energy than {best_optuna}"
                     )
                 lines.append(
                     f"| {pruner} | {len(group)} | "
@@ -249,8 +258,33 @@ def table(runs: list[dict[str, Any]], optimum: dict[str, float]) -> str:
                     f"{int(np.median([r['n_pruned'] for r in group]))} | {_kwh(energy_ci)} | "
                     f"{final[0]:.2f} ({final[1]:.2f}-{final[2]:.2f}) | {verdict} |"
                 )
-            lines.append("")
+            lines += ["", *_curve_table(by_pruner, best_acc, budget), ""]
     return "\n".join(lines)
+
+
+def _curve_table(
+    by_pruner: dict[str, list[dict[str, Any]]], optimum: float, budget_kwh: float
+) -> list[str]:
+    """Median regret (points) against search energy, at tenths of the budget; search time."""
+    fractions = np.linspace(0.1, 1.0, 10)
+    header = " | ".join(f"{f * budget_kwh:g}" for f in fractions)
+    lines = [
+        "Median regret (points) after a search has spent the given kWh ('-': the median run has"
+        " completed no trial yet), and the median wall-clock time of one search (one process per"
+        " core on this project's 2-core machine):",
+        "",
+        f"| pruner | {header} | time, s |",
+        "|---|" + "---|" * (len(fractions) + 1),
+    ]
+    for pruner in [p for p in PRUNERS if p in by_pruner]:
+        group = by_pruner[pruner]
+        medians = [
+            float(np.median(_regrets_at(group, optimum, f * budget_kwh * _J_PER_KWH)))
+            for f in fractions
+        ]
+        cells = " | ".join(f"{m:.2f}" if np.isfinite(m) else "-" for m in medians)
+        lines.append(f"| {pruner} | {cells} | {np.median([r['seconds'] for r in group]):.0f} |")
+    return lines
 
 
 def budget_overhead(n_trials: int) -> None:
