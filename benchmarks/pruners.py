@@ -35,6 +35,8 @@ import json
 import multiprocessing
 import os
 from pathlib import Path
+import signal
+import sys
 import time
 from typing import Any
 
@@ -149,6 +151,9 @@ def run_campaign(args: argparse.Namespace) -> None:
         if (benchmark, method, seed, budget, args.report_interval) not in done
     ]
     args.output.parent.mkdir(parents=True, exist_ok=True)
+    # On SIGTERM (e.g. `pkill -f benchmarks/pruners.py`) leave the `with` block, so the pool
+    # terminates its workers instead of leaving them computing results nobody will write.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     with (
         args.output.open("a") as out,
         multiprocessing.get_context("spawn").Pool(args.jobs) as pool,
