@@ -210,11 +210,13 @@ def table(runs: list[dict[str, Any]], optimum: dict[str, float]) -> str:
     best Optuna pruner is the one that reaches that level with the least median energy. The
     target: an energy-aware pruner needs at least 30 % less median energy than it.
     """
-    rng = np.random.default_rng(0)
     lines: list[str] = []
     for benchmark in sorted({r["benchmark"] for r in runs}):
         best_acc = optimum[benchmark]
         for sampler in SAMPLERS:
+            # One generator per table, so that a finished table keeps its intervals while
+            # others gain runs.
+            rng = np.random.default_rng(0)
             by_pruner: dict[str, list[dict[str, Any]]] = {}
             for run in runs:
                 run_sampler, pruner = run["method"].split("/")
