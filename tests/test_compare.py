@@ -160,6 +160,20 @@ def test_a_continued_study_does_not_draw_its_configurations_again(tmp_path: Path
     assert len(set(configurations)) == len(configurations)
 
 
+@pytest.mark.parametrize("method", ["random+hyperband", "random+ea-hyperband"])
+def test_a_hyperband_method_is_reproducible_from_its_seed(method: str, tmp_path: Path) -> None:
+    # Hyperband pruners hash the study name into each trial's bracket.
+    runs = []
+    for run in ("first", "second"):
+        storage = str(tmp_path / f"{run}.log")
+        argv = ["compare", "--methods", method, "--seeds", "0", "--n-jobs", "1", *FAST]
+        assert main([*argv, "--storage", storage, "--budget-kwh", "0.3"]) == 0
+        (study,) = _studies(storage).values()
+        runs.append([(t.state, t.params, t.intermediate_values) for t in study.trials])
+    assert any(state == TrialState.PRUNED for state, _, _ in runs[0])
+    assert runs[0] == runs[1]
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [

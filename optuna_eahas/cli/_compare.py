@@ -410,6 +410,8 @@ def _search(task: _Task, progress: Callable[[str, float], None]) -> float:
     # A resumed sampler seeded as at the start would draw the same configurations again.
     seed = task.seed if not trials else _resumed_seed(task.seed, len(trials))
     study = optuna.create_study(
+        # The stored study's name: Hyperband pruners hash it into each trial's bracket.
+        study_name=task.study_name,
         direction="maximize",
         sampler=make_sampler(task.sampler, seed=seed, energy_budget_j=task.budget_j),
         pruner=make_pruner(task.pruner),
