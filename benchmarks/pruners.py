@@ -18,6 +18,12 @@ skips finished runs, so a campaign resumes across sessions and machines) with it
 curve against cumulative search energy (J). ``--table`` prints the Markdown table of
 ``docs/pruners.md``.
 
+A TPE search under an aggressive pruner can run for hours (its sampler's cost grows with the
+tens of thousands of pruned trials in its history). Searches with the pruners in
+``RESUMABLE_PRUNERS`` therefore keep a checkpoint in ``benchmarks/checkpoints/`` (git-ignored):
+stopped by SIGTERM or Ctrl-C, such a search resumes on the next run where it stopped and ends
+exactly as an uninterrupted one would.
+
     python benchmarks/pruners.py --benchmark cifar10 --seeds 20 --jobs 2
     python benchmarks/pruners.py --table
     python benchmarks/pruners.py --overhead 10000   # SearchEnergyBudget's cost per call
@@ -42,7 +48,12 @@ from typing import Any
 
 import numpy as np
 import optuna
+from optuna.distributions import distribution_to_json
+from optuna.distributions import json_to_distribution
 from optuna.pruners import BasePruner
+from optuna.samplers import BaseSampler
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
 from tqdm import tqdm
 
 from optuna_eahas import Benchmark
@@ -70,6 +81,13 @@ ENERGY_AWARE_PRUNERS: dict[str, Callable[[], BasePruner]] = {
 }
 PRUNERS = ("none", *OPTUNA_PRUNERS, *ENERGY_AWARE_PRUNERS)
 METHODS = tuple(f"{sampler}/{pruner}" for sampler in SAMPLERS for pruner in PRUNERS)
+# Pruners whose state a checkpoint restores: the others estimate settings from the trials
+# they first see or keep brackets, and are rerun from the start instead.
+RESUMABLE_PRUNERS = ("none", "median", "ea-median", "ea-successive-halving")
+CHECKPOINTS = Path(__file__).parent / "checkpoints"
+_STATE_EVERY = 1000  # trials between state lines, what a SIGKILL can lose
+# A search's identity in the results: its task and the keys of its checkpoint.
+_TASK_KEYS = ("benchmark", "method", "seed", "budget_kwh", "report_interval")
 
 _benchmarks: dict[str, Benchmark] = {}
 
@@ -79,35 +97,182 @@ def _make_pruner(name: str) -> BasePruner:
     return factory() if factory is not None else make_pruner(name)
 
 
-def run_search(
+def checkpoint_path(
     benchmark_name: str, method: str, seed: int, budget_kwh: float, report_interval: int
+) -> Path | None:
+    """Where the search keeps its checkpoint; None for a pruner that cannot resume."""
+    sampler_name, pruner_name = method.split("/")
+    if pruner_name not in RESUMABLE_PRUNERS:
+        return None
+    name = f"{benchmark_name}-{sampler_name}-{pruner_name}-seed{seed}-{budget_kwh:g}kWh"
+    return CHECKPOINTS / f"{name}-every{report_interval}.jsonl"
+
+
+def _random_states(sampler: BaseSampler) -> list[Any]:
+    """The sampler's ``LazyRandomState`` objects: its own and, for TPE, its random sampler's.
+
+    Private attributes: Optuna has no public way to save and restore a sampler's random state.
+    """
+    inner = getattr(sampler, "_random_sampler", None)
+    return [sampler._rng, *([inner._rng] if inner is not None else [])]  # type: ignore[attr-defined]
+
+
+def _trial_to_json(trial: FrozenTrial) -> dict[str, Any]:
+    return {
+        "state": trial.state.name,
+        "value": trial.value,
+        "params": trial.params,
+        "distributions": {n: distribution_to_json(d) for n, d in trial.distributions.items()},
+        "intermediate_values": trial.intermediate_values,
+        "user_attrs": trial.user_attrs,
+        "system_attrs": trial.system_attrs,
+    }
+
+
+def _trial_from_json(record: dict[str, Any]) -> FrozenTrial:
+    return optuna.trial.create_trial(
+        state=TrialState[record["state"]],
+        value=record["value"],
+        params=record["params"],
+        distributions={n: json_to_distribution(d) for n, d in record["distributions"].items()},
+        intermediate_values={int(k): v for k, v in record["intermediate_values"].items()},
+        user_attrs=record["user_attrs"],
+        system_attrs=record["system_attrs"],
+    )
+
+
+class _Checkpoint:
+    """One search's finished trials as JSON lines, and state lines: the trial count, sampler
+    random state, seconds spent and an ea-successive-halving pruner's estimated minimum
+    energy, as they stood after the last trial counted.
+
+    State lines are written every ``_STATE_EVERY`` trials and when a signal stops the search;
+    loading keeps what the last state line counts and drops the lines after it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.trials: list[FrozenTrial] = []
+        self.state: dict[str, Any] | None = None
+        self.snapshot: dict[str, Any] | None = None
+        trial_lines: list[str] = []
+        kept: list[str] = []
+        for line in path.read_text().splitlines() if path.exists() else []:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by a SIGKILL
+                break
+            if "state" in record:
+                # A signal between a trial's line and its snapshot leaves one line uncounted.
+                self.state = record["state"]
+                kept = [*trial_lines[: self.state["n_trials"]], line]
+            else:
+                trial_lines.append(line)
+        if self.state is not None:
+            self.trials = [_trial_from_json(json.loads(line)["trial"]) for line in kept[:-1]]
+            assert len(self.trials) == self.state["n_trials"], path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_text("".join(line + "\n" for line in kept))
+        os.replace(partial, path)  # a signal during the rewrite leaves the old file whole
+
+    def append(self, trial: FrozenTrial, snapshot: dict[str, Any]) -> None:
+        self._write({"trial": _trial_to_json(trial)})
+        self.snapshot = snapshot
+        if snapshot["n_trials"] % _STATE_EVERY == 0:
+            self.save()
+
+    def save(self) -> None:
+        if self.snapshot is not None:
+            self._write({"state": self.snapshot})
+
+    def _write(self, record: dict[str, Any]) -> None:
+        with self.path.open("a") as lines:
+            lines.write(json.dumps(record) + "\n")
+
+
+def run_search(
+    benchmark_name: str,
+    method: str,
+    seed: int,
+    budget_kwh: float,
+    report_interval: int,
+    *,
+    checkpoint: Path | None = None,
 ) -> dict[str, Any]:
-    """One search until its summed trial energy reaches the budget; its best-so-far steps."""
+    """One search until its summed trial energy reaches the budget; its best-so-far steps.
+
+    With ``checkpoint``, the search resumes from that file, and a SystemExit or
+    KeyboardInterrupt (a signal) saves its state there before it propagates.
+    """
     benchmark = _benchmarks.get(benchmark_name)
     if benchmark is None:
         benchmark = _benchmarks[benchmark_name] = Benchmark.load(benchmark_name)
     sampler_name, pruner_name = method.split("/")
+    if checkpoint is not None and pruner_name not in RESUMABLE_PRUNERS:
+        raise ValueError(f"{pruner_name} cannot resume; resumable: {RESUMABLE_PRUNERS}")
+    saved = _Checkpoint(checkpoint) if checkpoint is not None else None
+    resumed = saved.state if saved is not None else None
     objective = eahas_objective(
         benchmark=benchmark, noise=False, constraints="ignore", report_interval=report_interval
     )
+    sampler = make_sampler(sampler_name, seed=seed)
+    pruner = _make_pruner(pruner_name)
+    if resumed is not None and resumed["min_energy_j"] is not None:
+        pruner = EnergyAwareSuccessiveHalvingPruner(min_energy_j=resumed["min_energy_j"])
     study = optuna.create_study(
+        # Hyperband pruners assign brackets by a hash of the study name and trial number: a
+        # name fixed by the task keeps a run reproducible from its seed.
+        study_name=f"{benchmark_name}/{method}/seed{seed}",
         direction="maximize",
-        sampler=make_sampler(sampler_name, seed=seed),
-        pruner=BudgetPruner(_make_pruner(pruner_name), kwh=budget_kwh),
+        sampler=sampler,
+        pruner=BudgetPruner(pruner, kwh=budget_kwh),
     )
     spent, best = 0.0, -np.inf
     steps: list[tuple[float, float]] = []  # (cumulative energy J, best value) when best improves
 
-    def account(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    def account(study: optuna.Study, trial: FrozenTrial) -> None:
         nonlocal spent, best
         spent += energy.consumed_energy(trial) or 0.0
-        value = trial.value if trial.state == optuna.trial.TrialState.COMPLETE else None
+        value = trial.value if trial.state == TrialState.COMPLETE else None
         if value is not None and value > best:
             best = value
             steps.append((spent, best))
 
+    earlier_seconds, segments = 0.0, 1
+    if resumed is not None:
+        assert saved is not None
+        study.add_trials(saved.trials)
+        for trial in study.get_trials(deepcopy=False):
+            account(study, trial)
+        for random_state, (kind, keys, *rest) in zip(
+            _random_states(sampler), resumed["rng"], strict=True
+        ):
+            random_state.rng.set_state((kind, np.array(keys, dtype=np.uint32), *rest))
+        earlier_seconds, segments = resumed["seconds"], resumed["segments"] + 1
     start = time.perf_counter()
-    study.optimize(objective, callbacks=[account, SearchEnergyBudget(budget_kwh)])
+
+    def keep(study: optuna.Study, trial: FrozenTrial) -> None:
+        assert saved is not None
+        rung_energy_j = getattr(pruner, "rung_energy_j", None)
+        snapshot = {
+            "n_trials": trial.number + 1,
+            "rng": [_state_to_json(s.rng.get_state()) for s in _random_states(sampler)],
+            "seconds": earlier_seconds + time.perf_counter() - start,
+            "segments": segments,
+            "min_energy_j": rung_energy_j(0) if rung_energy_j is not None else None,
+        }
+        saved.append(trial, snapshot)
+
+    callbacks = [account, SearchEnergyBudget(budget_kwh), *([keep] if saved else [])]
+    try:
+        study.optimize(objective, callbacks=callbacks)
+    except (SystemExit, KeyboardInterrupt):
+        if saved is not None:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, signal.SIG_IGN)  # a second signal must not cut the save
+            saved.save()
+        raise
     states = [t.state for t in study.get_trials(deepcopy=False)]
     return {
         "benchmark": benchmark_name,
@@ -119,13 +284,25 @@ def run_search(
         "n_pruned": states.count(optuna.trial.TrialState.PRUNED),
         "energy_j": spent,
         "steps": [[round(e, 1), round(v, 5)] for e, v in steps],
-        "seconds": round(time.perf_counter() - start, 1),
+        "seconds": round(earlier_seconds + time.perf_counter() - start, 1),
+        **({"segments": segments} if saved is not None else {}),
     }
 
 
+def _state_to_json(state: tuple[Any, ...]) -> list[Any]:
+    kind, keys, *rest = state  # NumPy's MT19937 state: name, 624 keys, position, Gaussian cache
+    return [kind, keys.tolist(), *rest]
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    sys.exit(128 + signum)
+
+
 def _run_task(task: tuple[str, str, int, float, int]) -> dict[str, Any]:
+    """Run one search in a pool worker; SIGTERM exits it through ``run_search``'s save."""
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return run_search(*task)
+    return run_search(*task, checkpoint=checkpoint_path(*task))
 
 
 def _read(path: Path) -> Iterator[dict[str, Any]]:
@@ -137,10 +314,7 @@ def _read(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def run_campaign(args: argparse.Namespace) -> None:
-    done = {
-        (r["benchmark"], r["method"], r["seed"], r["budget_kwh"], r["report_interval"])
-        for r in _read(args.output)
-    }
+    done = {tuple(r[key] for key in _TASK_KEYS) for r in _read(args.output)}
     # Seed-major order: an unfinished campaign has every method on its first seeds.
     tasks = [
         (benchmark, method, seed, budget, args.report_interval)
@@ -153,15 +327,19 @@ def run_campaign(args: argparse.Namespace) -> None:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     # On SIGTERM (e.g. `pkill -f benchmarks/pruners.py`) leave the `with` block, so the pool
     # terminates its workers instead of leaving them computing results nobody will write.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     with (
         args.output.open("a") as out,
         multiprocessing.get_context("spawn").Pool(args.jobs) as pool,
         tqdm(total=len(tasks), desc="searches") as progress,
     ):
-        for result in pool.imap(_run_task, tasks):
+        # Unordered: a search is written as soon as it ends, not after the slower ones before it.
+        for result in pool.imap_unordered(_run_task, tasks):
             out.write(json.dumps(result) + "\n")
             out.flush()
+            finished = checkpoint_path(*(result[key] for key in _TASK_KEYS))
+            if finished is not None:
+                finished.unlink(missing_ok=True)
             progress.update()
 
 
