@@ -81,8 +81,8 @@ ENERGY_AWARE_PRUNERS: dict[str, Callable[[], BasePruner]] = {
 }
 PRUNERS = ("none", *OPTUNA_PRUNERS, *ENERGY_AWARE_PRUNERS)
 METHODS = tuple(f"{sampler}/{pruner}" for sampler in SAMPLERS for pruner in PRUNERS)
-# Pruners whose state a checkpoint restores: the others estimate settings from the trials
-# they first see or keep brackets, and are rerun from the start instead.
+# Pruners whose state a checkpoint restores; searches with the others (successive halving and
+# the Hyperbands, whose state it does not save) start again from scratch.
 RESUMABLE_PRUNERS = ("none", "median", "ea-median", "ea-successive-halving")
 CHECKPOINTS = Path(__file__).parent / "checkpoints"
 _STATE_EVERY = 1000  # trials between state lines, what a SIGKILL can lose
